@@ -1,0 +1,1 @@
+"""Inference backends (torch, onnxruntime): wordpiece ids in, logits out. They never see a Doc."""

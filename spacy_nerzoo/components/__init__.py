@@ -1,0 +1,1 @@
+"""spaCy pipeline components: the pipes users add with ``nlp.add_pipe``."""

@@ -1,0 +1,1 @@
+"""Corpus readers and converters (CoNLL-2003, Few-NERD) to spaCy's DocBin."""

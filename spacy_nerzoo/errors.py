@@ -1,0 +1,16 @@
+"""Error types with messages a user can act on."""
+
+from __future__ import annotations
+
+
+class NerzooError(Exception):
+    """Base class of the package's errors."""
+
+
+class ModelLoadError(NerzooError):
+    """Weights, tokenizer or config of a model could not be found or read.
+
+    The message names the model, every place that was tried and how to supply the files, so users
+    never have to read a traceback from deep inside transformers. (Not an ``OSError``: spaCy's
+    ``initialize`` rewrites those into an unrelated message about vectors.)
+    """
