@@ -7,6 +7,7 @@ checkpoint is written down exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 Architecture = Literal["token_classifier", "nerdl"]
@@ -354,3 +355,30 @@ register(
         ),
     )
 )
+
+# Models trained by this project and shipped inside the package (they work offline).
+register(
+    ZooEntry(
+        name="minilm_conll03",
+        architecture="token_classifier",
+        base_encoder="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, 384, uncased)",
+        labels=CONLL_LABELS,
+        tag_scheme="IOB2",
+        spark_nlp_model=None,
+        max_length=256,  # the training window: train and infer the same way
+        case_sensitive=False,
+        bundled="models/minilm_conll03",
+        licence="Encoder Apache-2.0; trained on CoNLL-2003 (Reuters, research use)",
+        description=(
+            "Built in: all-MiniLM-L6-v2 fine-tuned here on CoNLL-2003 with document-context "
+            "windows, shipped as dynamic-int8 ONNX. Card: docs/models/minilm_conll03.md."
+        ),
+    )
+)
+
+
+def bundled_path(entry: ZooEntry) -> Path | None:
+    """Folder of a model shipped inside the installed package (None if the entry has none)."""
+    if entry.bundled is None:
+        return None
+    return Path(__file__).resolve().parent / entry.bundled

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..catalogue import ZOO, bundled_path
 from ..errors import ModelLoadError
 
 WEIGHT_FILES = (
@@ -43,6 +44,15 @@ def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
             "config={'model': '/path/to/checkpoint'}) (a folder with config.json, tokenizer files "
             "and weights) or a Hugging Face hub id."
         )
+    entry = ZOO.get(source)
+    bundled = bundled_path(entry) if entry else None
+    if bundled is not None:
+        if not (bundled / "config.json").exists():
+            raise ModelLoadError(
+                f"Component '{component}': the built-in model '{source}' is missing from this "
+                f"installation (expected in {bundled}); reinstall spacy-nerzoo"
+            )
+        return Checkpoint(source, str(bundled), True)
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").exists():

@@ -74,15 +74,33 @@ class Runtime:
 
 
 def load_runtime(
-    location: str | Path, backend: str, precision: str, *, ckpt: Checkpoint, component: str
+    location: str | Path,
+    backend: str,
+    precision: str,
+    *,
+    ckpt: Checkpoint,
+    component: str,
+    id2label: list[str] | None = None,
 ) -> Runtime:
-    """Load tokenizer, config and network, turning any failure into one ModelLoadError."""
+    """Load tokenizer, config and network, turning any failure into one ModelLoadError.
+
+    ``id2label`` names the classifier's outputs in order, for checkpoints published with generic
+    ``LABEL_0..`` names; it is written into the config, so a saved pipeline keeps it.
+    """
     from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(str(location))
     except Exception as e:  # noqa: BLE001 - any failure becomes one actionable error
         raise load_error(ckpt, component, "config", e) from None
+    if id2label:
+        if len(id2label) != config.num_labels:
+            raise ModelLoadError(
+                f"Component '{component}': id2label lists {len(id2label)} labels but model "
+                f"'{ckpt.source}' has {config.num_labels} outputs"
+            )
+        config.id2label = dict(enumerate(id2label))
+        config.label2id = {lab: i for i, lab in enumerate(id2label)}
     try:
         tokenizer = load_tokenizer(location, config)
     except Exception as e:  # noqa: BLE001
@@ -138,6 +156,7 @@ class TokenClassifierNER(Pipe):
         overwrite_ents: bool,
         spans_key: str | None,
         scorer: Callable[..., dict[str, Any]] | None,
+        id2label: list[str] | None = None,
     ) -> None:
         check_precision(backend, precision)
         if max_length < 3:
@@ -159,6 +178,7 @@ class TokenClassifierNER(Pipe):
         self.batch_size = batch_size
         self.label_level = label_level
         self.labels_filter = set(labels) if labels else None
+        self.id2label = id2label
         self.overwrite_ents = overwrite_ents
         self.spans_key = spans_key
         self.scorer = scorer
@@ -174,7 +194,12 @@ class TokenClassifierNER(Pipe):
             ckpt = resolve_checkpoint(self.model_source, component=self.name)
             self._set_runtime(
                 load_runtime(
-                    ckpt.location, self.backend_name, self.precision, ckpt=ckpt, component=self.name
+                    ckpt.location,
+                    self.backend_name,
+                    self.precision,
+                    ckpt=ckpt,
+                    component=self.name,
+                    id2label=self.id2label,
                 )
             )
         assert self._runtime is not None
@@ -327,9 +352,11 @@ class TokenClassifierNER(Pipe):
         rt = self.runtime
         model_dir = path / MODEL_DIR
         model_dir.mkdir(exist_ok=True)
+        # Weights first: save_pretrained also writes the network's own config.json, which the
+        # runtime's config (with any id2label override) must replace.
+        rt.backend.save(model_dir)
         rt.config.save_pretrained(str(model_dir))
         rt.tokenizer.save_pretrained(str(model_dir))
-        rt.backend.save(model_dir)
         (path / CFG_FILE).write_text(json.dumps(self._cfg(), indent=2), encoding="utf8")
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> TokenClassifierNER:
@@ -395,6 +422,7 @@ def make_token_classifier(
     overwrite_ents: bool,
     spans_key: str | None,
     scorer: Callable[..., dict[str, Any]] | None,
+    id2label: list[str] | None,
 ) -> TokenClassifierNER:
     """Factory of every token-classifier zoo entry and of the generic ``token_classifier``."""
     return TokenClassifierNER(
@@ -414,15 +442,18 @@ def make_token_classifier(
         overwrite_ents=overwrite_ents,
         spans_key=spans_key,
         scorer=scorer,
+        id2label=id2label,
     )
 
 
 def default_config(entry: ZooEntry | None) -> dict[str, Any]:
     """The factory defaults, read from the catalogue (the single home of model defaults)."""
+    bundled = entry is not None and entry.bundled is not None
     return {
-        "model": entry.checkpoint if entry else None,
-        "backend": "torch",
-        "precision": "fp32",
+        "model": entry.name if bundled else (entry.checkpoint if entry else None),
+        # Built-in models ship as int8 ONNX: fast, small, and no torch weights to download.
+        "backend": "onnx" if bundled else "torch",
+        "precision": "int8" if bundled else "fp32",
         "alignment": "first",
         "decoding": "viterbi",
         "max_length": entry.max_length if entry else 512,
@@ -434,6 +465,7 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "overwrite_ents": False,
         "spans_key": DEFAULT_SPANS_KEY,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "id2label": None,
     }
 
 

@@ -265,3 +265,18 @@ def test_gpu_convention_uses_thinc_device(tiny_model):
     nlp("warm up")
     assert nlp.get_pipe("token_classifier").runtime.backend.device == get_torch_default_device()
     assert np.isfinite(nlp("Berlin").spans["nerzoo"].attrs["scores"]).all()
+
+
+def test_generic_label_names_need_id2label(tiny_model, tmp_path):
+    generic = [f"LABEL_{i}" for i in range(9)]
+    path = tiny_model("distilbert", generic)
+    with pytest.raises(ModelLoadError, match="generic"):
+        make_nlp(path)("Angela Merkel met Tim Cook in Berlin.")
+    named = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    nlp = make_nlp(path, id2label=named)
+    doc = nlp(" ".join(TEXTS))
+    assert doc.ents and {e.label_ for e in doc.ents} <= {"PER", "ORG", "LOC", "MISC"}
+    nlp.to_disk(tmp_path / "p")
+    assert ents(spacy.load(tmp_path / "p")(" ".join(TEXTS))) == ents(doc)
+    with pytest.raises(ModelLoadError, match="9 outputs"):
+        make_nlp(path, id2label=named[:3])("x")
