@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from spacy.attrs import IS_SPACE, LOWER, ORTH
 from spacy.tokens import Doc
 
 Alignment = Literal["first", "average", "max"]
@@ -35,13 +36,19 @@ class DocEncoding:
 def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     """The words the model sees (every non-whitespace token) and their token indices.
 
-    Whitespace tokens are never shown to the model and never part of an entity.
+    Whitespace tokens are never shown to the model and never part of an entity. Reads token
+    attributes in bulk with ``to_array``: creating a ``Token`` object per token was the largest
+    cost outside the network. Lowercasing is per word: it can change a string's length.
     """
-    index = [t.i for t in doc if not t.is_space]
-    words = [doc[i].text for i in index]
-    if lowercase:
-        words = [w.lower() for w in words]
-    return words, np.asarray(index, dtype=np.int64)
+    if not len(doc):
+        return [], np.zeros(0, np.int64)
+    # LOWER is the lexeme's text.lower(), exactly what lowercasing each word gives; reading
+    # strings by id avoids doc.text, which is rebuilt token by token.
+    attrs = doc.to_array([IS_SPACE, LOWER if lowercase else ORTH])
+    index = np.flatnonzero(attrs[:, 0] == 0).astype(np.int64)
+    strings = doc.vocab.strings
+    words = [strings[h] for h in attrs[index, 1].tolist()]
+    return words, index
 
 
 def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> list[DocEncoding]:

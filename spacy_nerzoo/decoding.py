@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -61,6 +62,11 @@ class TagScheme:
     def entity_types(self) -> list[str]:
         return sorted({t for t in self.types if t})
 
+    @cached_property
+    def masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``transitions()``, computed once per scheme."""
+        return self.transitions()
+
     def transitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Allowed ``(start, transition[prev, next], end)`` masks for this scheme.
 
@@ -97,23 +103,8 @@ def viterbi(
     log_probs: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray
 ) -> np.ndarray:
     """Best tag sequence under hard transition constraints (masks of allowed moves)."""
-    n, c = log_probs.shape
-    if n == 0:
-        return np.zeros(0, np.int64)
-    neg = np.float32(-1e30)
-    trans_w = np.where(trans, np.float32(0), neg)
-    score = np.where(start, log_probs[0], neg)
-    back = np.zeros((n, c), np.int64)
-    for i in range(1, n):
-        cand = score[:, None] + trans_w
-        back[i] = cand.argmax(axis=0)
-        score = cand[back[i], np.arange(c)] + log_probs[i]
-    score = np.where(end, score, neg)
-    path = np.empty(n, np.int64)
-    path[-1] = int(score.argmax())
-    for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    return path
+    lengths = np.asarray([len(log_probs)], np.int64)
+    return viterbi_batch(log_probs[None], lengths, start, trans, end)[0]
 
 
 def chunk(tags: Sequence[int], scheme: TagScheme) -> list[Entity]:
@@ -140,6 +131,93 @@ def chunk(tags: Sequence[int], scheme: TagScheme) -> list[Entity]:
     return ents
 
 
+def viterbi_batch(
+    log_probs: np.ndarray,
+    lengths: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    end: np.ndarray,
+) -> np.ndarray:
+    """``viterbi`` for a padded batch ``(batch, time, tags)`` of sequences of ``lengths``.
+
+    One NumPy step per position for the whole batch instead of per sequence: the per-call
+    overhead of a Python loop over every token of every Doc dominated decoding.
+    """
+    b, t, c = log_probs.shape
+    path = np.zeros((b, t), np.int64)
+    if b == 0 or t == 0:
+        return path
+    neg = np.float32(-1e30)
+    trans_w = np.where(trans, np.float32(0), neg)[None]
+    score = np.where(start, log_probs[:, 0], neg)
+    back = np.zeros((b, t, c), np.int64)
+    rows = np.arange(b)
+    for i in range(1, t):
+        cand = score[:, :, None] + trans_w
+        best = cand.argmax(axis=1)
+        new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + log_probs[:, i]
+        active = (i < lengths)[:, None]
+        score = np.where(active, new, score)
+        back[:, i] = best
+    last = np.where(end, score, neg).argmax(axis=1)
+    path[rows, np.maximum(lengths - 1, 0)] = last
+    for i in range(t - 1, 0, -1):
+        inside = i < lengths
+        prev = back[rows, i, path[rows, i]]
+        path[inside, i - 1] = prev[inside]
+    return path
+
+
+# Upper bound on batch x length cells per batched Viterbi call, so one long Doc in a batch of
+# short ones does not inflate the padded arrays.
+_MAX_CELLS = 1 << 18
+
+
+def decode_batch(
+    token_probs: list[np.ndarray],
+    forced_outside: list[np.ndarray],
+    scheme: TagScheme,
+    mode: Decoding,
+) -> list[np.ndarray]:
+    """Tags for several Docs from pooled probabilities (see ``decode``)."""
+    if mode not in ("viterbi", "argmax"):
+        raise ValueError(f"Unknown decoding {mode!r}: choose 'viterbi' or 'argmax'")
+    probs = []
+    for p, forced in zip(token_probs, forced_outside, strict=True):
+        p = p.copy()
+        if forced.any():
+            p[forced] = 0.0
+            p[forced, scheme.outside] = 1.0
+        probs.append(p)
+    # With no constraints (IO tags) the best path is the per-token argmax.
+    if mode == "argmax" or scheme.name == "IO":
+        return [p.argmax(axis=1) if len(p) else np.zeros(0, np.int64) for p in probs]
+    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(probs)
+    order = sorted(range(len(probs)), key=lambda i: len(probs[i]))
+    group: list[int] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        width = len(probs[group[-1]])
+        padded = np.zeros((len(group), width, len(scheme.prefixes)), np.float32)
+        lengths = np.asarray([len(probs[i]) for i in group], np.int64)
+        for row, i in enumerate(group):
+            with np.errstate(divide="ignore"):
+                padded[row, : len(probs[i])] = np.log(probs[i])
+        paths = viterbi_batch(padded, lengths, *scheme.masks)
+        for row, i in enumerate(group):
+            out[i] = paths[row, : lengths[row]]
+        group.clear()
+
+    for i in order:
+        if group and (len(group) + 1) * len(probs[i]) > _MAX_CELLS:
+            flush()
+        group.append(i)
+    flush()
+    return out
+
+
 def decode(
     token_probs: np.ndarray, forced_outside: np.ndarray, scheme: TagScheme, mode: Decoding
 ) -> tuple[np.ndarray, list[Entity]]:
@@ -147,16 +225,16 @@ def decode(
 
     Tokens in ``forced_outside`` (whitespace, or tokens that yielded no wordpiece) are O.
     """
-    probs = token_probs.copy()
-    if forced_outside.any():
-        probs[forced_outside] = 0.0
-        probs[forced_outside, scheme.outside] = 1.0
-    if mode == "argmax":
-        tags = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
-    elif mode == "viterbi":
-        with np.errstate(divide="ignore"):
-            log_probs = np.log(probs).astype(np.float32)
-        tags = viterbi(log_probs, *scheme.transitions())
-    else:
-        raise ValueError(f"Unknown decoding {mode!r}: choose 'viterbi' or 'argmax'")
+    tags = decode_batch([token_probs], [forced_outside], scheme, mode)[0]
     return tags, chunk(tags.tolist(), scheme)
+
+
+def entity_confidences(token_probs: np.ndarray, tags: np.ndarray, ents: list[Entity]) -> np.ndarray:
+    """Mean probability of the chosen tags over each entity's tokens."""
+    if not ents:
+        return np.zeros(0, np.float32)
+    chosen = token_probs[np.arange(len(tags)), tags] if len(tags) else np.zeros(0)
+    cums = np.concatenate([[0.0], np.cumsum(chosen, dtype=np.float64)])
+    starts = np.fromiter((s for s, _, _ in ents), np.int64, len(ents))
+    ends = np.fromiter((e for _, e, _ in ents), np.int64, len(ents))
+    return ((cums[ends] - cums[starts]) / (ends - starts)).astype(np.float32)

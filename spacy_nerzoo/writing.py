@@ -39,7 +39,8 @@ def write_predictions(
     scores = [float(c) for *_, c in entities]
     if spans_key:
         doc.spans[spans_key] = SpanGroup(doc, name=spans_key, spans=spans, attrs={"scores": scores})
-    if overwrite_ents:
+    # Reading doc.ents walks every token; skip it when no token carries an entity annotation.
+    if overwrite_ents or not doc.has_annotation("ENT_IOB"):
         kept: list[Span] = []
         new = spans
     else:

@@ -38,3 +38,14 @@ def test_pooling_modes():
     mx, _ = pool_pieces(probs, owner, 4, "max")
     np.testing.assert_allclose(mx[0], [0.9 / 1.7, 0.8 / 1.7], rtol=1e-6)
     assert (first[[1, 3]] == 0).all()
+
+
+def test_model_words_keeps_offsets_when_lowercasing_changes_length():
+    import spacy
+
+    from spacy_nerzoo.alignment import model_words
+
+    doc = spacy.blank("en")("İstanbul  and\n\nBERLIN")
+    words, index = model_words(doc, lowercase=True)
+    assert words == ["i̇stanbul", "and", "berlin"]
+    assert [doc[i].text for i in index] == ["İstanbul", "and", "BERLIN"]

@@ -73,3 +73,33 @@ def test_viterbi_never_starts_with_inside_and_forces_outside():
     argmax_tags, argmax_ents = decode(probs.astype(np.float32), np.zeros(3, bool), scheme, "argmax")
     # conlleval chunking: a stray I- starts an entity, and a type change starts another.
     assert argmax_ents == [(0, 1, "LOC"), (1, 3, "PER")]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batched_decoding_equals_per_sequence(seed):
+    from spacy_nerzoo.decoding import decode_batch
+
+    rng = np.random.default_rng(seed)
+    scheme = TagScheme.from_labels(IOB2)
+    probs = [
+        rng.dirichlet(np.ones(5), size=int(n)).astype(np.float32)
+        for n in rng.integers(0, 40, size=12)
+    ]
+    forced = [rng.random(len(p)) < 0.1 for p in probs]
+    batched = decode_batch(probs, forced, scheme, "viterbi")
+    for p, f, tags in zip(probs, forced, batched, strict=True):
+        q = p.copy()
+        q[f] = 0.0
+        q[f, 0] = 1.0
+        with np.errstate(divide="ignore"):
+            assert tags.tolist() == viterbi(np.log(q), *scheme.masks).tolist()
+
+
+def test_entity_confidences_are_mean_tag_probabilities():
+    from spacy_nerzoo.decoding import entity_confidences
+
+    probs = np.array([[0.2, 0.8], [0.4, 0.6], [0.9, 0.1]], np.float32)
+    tags = np.array([1, 1, 0])
+    np.testing.assert_allclose(
+        entity_confidences(probs, tags, [(0, 2, "X"), (2, 3, "Y")]), [0.7, 0.9], rtol=1e-6
+    )

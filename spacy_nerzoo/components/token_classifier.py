@@ -26,7 +26,15 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import minibatch
 
-from ..alignment import Alignment, best_window, encode_docs, plan_windows, pool_pieces, softmax
+from ..alignment import (
+    Alignment,
+    DocEncoding,
+    best_window,
+    encode_docs,
+    plan_windows,
+    pool_pieces,
+    softmax,
+)
 from ..backends.base import Backend, BackendName, Precision, check_precision
 from ..backends.loading import (
     Checkpoint,
@@ -36,11 +44,12 @@ from ..backends.loading import (
     resolve_checkpoint,
 )
 from ..catalogue import ZOO, ZooEntry
-from ..decoding import Decoding, TagScheme, decode
+from ..decoding import Decoding, TagScheme, chunk, decode_batch, entity_confidences
 from ..errors import ModelLoadError
 from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
 
 LabelLevel = Literal["fine", "coarse"]
+Prediction = tuple[int, int, str, float]  # token start, token end, label, confidence
 MODEL_DIR = "model"
 CFG_FILE = "cfg.json"
 SERIAL_VERSION = 1
@@ -265,7 +274,7 @@ class TokenClassifierNER(Pipe):
             except Exception as e:  # noqa: BLE001 - spaCy's error-handler protocol
                 error_handler(self.name, self, docs, e)
 
-    def predict(self, docs: Iterable[Doc]) -> list[list[tuple[int, int, str, float]]]:
+    def predict(self, docs: Iterable[Doc]) -> list[list[Prediction]]:
         """Entities ``(start, end, label, confidence)`` for each Doc."""
         docs = list(docs)
         rt = self.runtime
@@ -282,10 +291,15 @@ class TokenClassifierNER(Pipe):
             out = self._forward(pieces)
             for (d, w), x, p in zip(batch, out, pieces, strict=True):
                 logits[(d, w)] = x[len(rt.prefix) : len(rt.prefix) + len(p)]
-        return [
-            self._decode_doc(doc, enc, plans[d], logits, d)
+        pooled = [
+            self._pool_doc(doc, enc, plans[d], logits, d)
             for d, (doc, enc) in enumerate(zip(docs, encodings, strict=True))
         ]
+        scheme = rt.scheme
+        all_tags = decode_batch(
+            [p for p, _ in pooled], [~h for _, h in pooled], scheme, self.decoding
+        )
+        return [self._entities(p, tags) for (p, _), tags in zip(pooled, all_tags, strict=True)]
 
     def _forward(self, pieces: list[np.ndarray]) -> np.ndarray:
         rt = self.runtime
@@ -298,35 +312,34 @@ class TokenClassifierNER(Pipe):
             mask[row, : len(seq)] = 1
         return rt.backend.predict(ids, mask)
 
-    def _decode_doc(
+    def _pool_doc(
         self,
         doc: Doc,
-        enc: Any,
+        enc: DocEncoding,
         plan: list[tuple[int, int]],
         logits: dict[tuple[int, int], np.ndarray],
         d: int,
-    ) -> list[tuple[int, int, str, float]]:
-        scheme = self.runtime.scheme
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token probabilities of one Doc, each piece scored in its best window."""
+        n_labels = len(self.runtime.scheme.prefixes)
         n_pieces = len(enc.piece_ids)
         if n_pieces:
             which, offset = best_window(n_pieces, plan)
             stacked = np.concatenate([logits[(d, w)] for w in range(len(plan))])
             starts = np.cumsum([0] + [e - s for s, e in plan[:-1]])
-            piece_logits = stacked[starts[which] + offset].astype(np.float32)
-            piece_probs = softmax(piece_logits)
+            piece_probs = softmax(stacked[starts[which] + offset].astype(np.float32))
         else:
-            piece_probs = np.zeros((0, len(scheme.prefixes)), np.float32)
-        token_probs, has_pieces = pool_pieces(
-            piece_probs, enc.piece_token, len(doc), self.alignment
-        )
-        tags, ents = decode(token_probs, ~has_pieces, scheme, self.decoding)
+            piece_probs = np.zeros((0, n_labels), np.float32)
+        return pool_pieces(piece_probs, enc.piece_token, len(doc), self.alignment)
+
+    def _entities(self, token_probs: np.ndarray, tags: np.ndarray) -> list[Prediction]:
+        ents = chunk(tags.tolist(), self.runtime.scheme)
+        confidences = entity_confidences(token_probs, tags, ents).tolist()
         result = []
-        for s, e, typ in ents:
+        for (s, e, typ), conf in zip(ents, confidences, strict=True):
             label = self._map_label(typ)
-            if self.labels_filter is not None and label not in self.labels_filter:
-                continue
-            conf = float(token_probs[np.arange(s, e), tags[s:e]].mean())
-            result.append((s, e, label, conf))
+            if self.labels_filter is None or label in self.labels_filter:
+                result.append((s, e, label, conf))
         return result
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Any) -> None:
