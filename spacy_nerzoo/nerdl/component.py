@@ -1,0 +1,459 @@
+"""The trainable NerDL tagger component and the zoo factories built on it.
+
+``nerdl`` is the generic factory (plain word embeddings by default, so it trains from nothing);
+``elmo_conll03`` and ``distilbert_conll03`` are the same component with the catalogue's defaults
+(CoNLL-2003 labels, IOB2, and the embedding source of the Spark NLP model they mirror). The tagger
+head has no public weights: train it with ``spacy train`` (see ``configs/nerdl_*.cfg``).
+
+The component works per sentence: ``doc.sents`` when the Doc has sentence boundaries, otherwise
+spaCy's ``sentencizer`` rule (a sentence ends after ``.``, ``!``, ``?``, ...), and any sentence is
+cut into pieces of at most ``max_sentence_tokens``, so memory stays bounded on any input.
+Whitespace tokens are never shown to the network and are never part of an entity's tags.
+
+This module imports without torch: spaCy loads every ``spacy_factories`` entry point whenever it
+creates a ``Language``, so a torch-free install (ONNX models only) must still import it. The torch
+network (``model.py``) is imported when torch is there, and otherwise only when a NerDL component
+is actually built, which then fails with a message naming the missing extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.pipeline.sentencizer import Sentencizer
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import minibatch
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
+
+from ..catalogue import ZOO, ZooEntry
+from ..decoding import TagScheme, chunk
+from ..errors import ModelLoadError
+from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
+
+if TYPE_CHECKING:
+    from .embeddings import EmbeddingSource
+    from .model import Decoded
+
+if importlib.util.find_spec("torch") is not None:
+    # Register the architectures (spacy_nerzoo.NerDL.v1 and the embedding sources) even where
+    # the package's spacy_architectures entry points are not installed.
+    from . import embeddings as _embeddings  # noqa: F401
+    from . import model as _model  # noqa: F401
+
+CFG_FILE = "cfg.json"
+MODEL_FILE = "model"
+EMBEDDINGS_DIR = "embeddings"
+SERIAL_VERSION = 1
+_PUNCT_CHARS = frozenset(Sentencizer.default_punct_chars)
+
+Entity = tuple[int, int, str, float]
+
+
+def network(model: Model[Any, Any]) -> Any:
+    """The torch network inside the thinc model (None before it is built)."""
+    return model.shims[0]._model if model.shims else None
+
+
+def iob2_tags(labels: Iterable[str]) -> list[str]:
+    """``O`` then ``B-X``, ``I-X`` for each label in sorted order: the network's outputs."""
+    return ["O"] + [f"{p}-{lab}" for lab in sorted(set(labels)) for p in ("B", "I")]
+
+
+def split_sentences(
+    doc: Doc, max_tokens: int, starts: Sequence[bool] | None = None
+) -> list[list[int]]:
+    """Token indices of each sentence (whitespace tokens left out), at most ``max_tokens`` each.
+
+    Boundaries come from ``starts`` (one flag per token) when given, else from ``doc.sents`` when
+    the Doc has them, else from spaCy's sentencizer rule, applied without writing to the Doc.
+    """
+    if starts is None and doc.has_annotation("SENT_START"):
+        starts = [t.is_sent_start is True for t in doc]
+    groups: list[list[int]] = [[]]
+    seen_end = False
+    for t in doc:
+        if starts is not None:
+            new = bool(starts[t.i])
+        else:
+            new = seen_end and not t.is_punct and not t.is_space
+            seen_end = (seen_end and not new) or t.text in _PUNCT_CHARS
+        if new and groups[-1]:
+            groups.append([])
+        if not t.is_space:
+            groups[-1].append(t.i)
+    out: list[list[int]] = []
+    for g in groups:
+        out.extend(g[i : i + max_tokens] for i in range(0, len(g), max_tokens))
+    return [g for g in out if g]
+
+
+def training_sentences(eg: Example, max_tokens: int) -> list[list[int]]:
+    """Sentences of an example's predicted Doc, taking the gold boundaries where it has none.
+
+    ``spacy train`` re-tokenises the text, so predicted Docs carry no sentence boundaries even when
+    the corpus has them (our converters set them); the gold ones, aligned, are what the data says.
+    """
+    if not eg.predicted.has_annotation("SENT_START") and eg.reference.has_annotation("SENT_START"):
+        try:
+            return split_sentences(eg.predicted, max_tokens, eg.get_aligned_sent_starts())
+        except IndexError:  # a gold sentence start with no aligned token: use the rule
+            pass
+    return split_sentences(eg.predicted, max_tokens)
+
+
+_BILUO_TO_IOB2 = {"B": "B", "I": "I", "L": "I", "U": "B"}
+
+
+class NerDLTagger(TrainablePipe):
+    """A trainable BiLSTM-CNN-CRF named-entity tagger over pluggable embeddings.
+
+    Entities go to ``doc.ents`` (existing ones kept unless ``overwrite_ents``), to
+    ``doc.spans[spans_key]`` with scores, and to ``Span._.confidence``: the mean CRF marginal
+    probability of the entity's tags (forward-backward over the whole sentence), a probability
+    under the model, which the Viterbi path score is not.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[Any, Any],
+        name: str = "nerdl",
+        *,
+        labels: list[str] | None = None,
+        max_sentence_tokens: int = 256,
+        batch_size: int = 32,
+        overwrite_ents: bool = False,
+        spans_key: str | None = DEFAULT_SPANS_KEY,
+        scorer: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        if max_sentence_tokens < 1 or batch_size < 1:
+            raise ValueError(
+                f"max_sentence_tokens and batch_size must be >= 1 "
+                f"(got {max_sentence_tokens}, {batch_size})"
+            )
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.cfg: dict[str, Any] = {"labels": sorted(set(labels or []))}
+        self.max_sentence_tokens = max_sentence_tokens
+        self.batch_size = batch_size
+        self.overwrite_ents = overwrite_ents
+        self.spans_key = spans_key
+        self.scorer = scorer
+        self.model.attrs["component"] = name
+        register_extensions()
+
+    # -- labels --------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> list[str]:
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> list[str] | None:
+        names = self.model.attrs.get("tag_names")
+        return list(names) if names else None
+
+    def add_label(self, label: str) -> int:
+        """Add an entity label; only before the network is built (its output size is fixed)."""
+        if not isinstance(label, str):
+            raise ValueError(f"Labels must be strings, got {label!r}")
+        if label in self.cfg["labels"]:
+            return 0
+        if network(self.model) is not None:
+            raise ValueError(
+                f"Cannot add label {label!r} to '{self.name}' after it is initialized; "
+                "add it before nlp.initialize() or pass it in [initialize.components]"
+            )
+        self.cfg["labels"] = sorted([*self.cfg["labels"], label])
+        return 1
+
+    # -- training ------------------------------------------------------------------------------
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Language | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        """Collect labels and the embedding source's vocabulary from the data; build the network.
+
+        Pretrained embedding weights load here, so a missing ELMo file or HF encoder fails at
+        ``nlp.initialize()`` with a ``ModelLoadError``.
+        """
+        validate_get_examples(get_examples, "NerDLTagger.initialize")
+        found = set(self.cfg["labels"]) | set(labels or [])
+        source: EmbeddingSource = self.model.attrs["embeddings"]
+
+        texts: list[list[str]] = []
+        for eg in get_examples():
+            found.update(ent.label_ for ent in eg.reference.ents)
+            texts.append([t.text for t in eg.reference if not t.is_space])
+        source.fit(texts)
+        if not found:
+            raise ValueError(
+                f"'{self.name}' found no entity labels: the examples have no doc.ents and no "
+                "labels were configured"
+            )
+        self.cfg["labels"] = sorted(found)
+        self.model.attrs["tag_names"] = iob2_tags(found)
+        self.model.initialize()
+
+    @staticmethod
+    def _gold(aligned: list[str | None], index: list[int], tag_index: dict[str, int]) -> list[int]:
+        """IOB2 tag ids of the tokens in ``index`` from aligned BILUO tags; -1 where unknown."""
+        out = []
+        for i in index:
+            tag = aligned[i]
+            if tag is None or tag == "-":
+                out.append(-1)  # missing or misaligned annotation: marginalised by the CRF
+            elif tag == "O":
+                out.append(tag_index["O"])
+            else:
+                prefix, label = tag.split("-", 1)
+                out.append(tag_index.get(f"{_BILUO_TO_IOB2[prefix]}-{label}", -1))
+        return out
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optimizer | None = None,
+        losses: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """One step on the mean CRF negative log-likelihood of the batch's sentences.
+
+        ``drop`` is not used: dropout is the architecture's ``dropout`` setting, applied inside
+        the torch network (thinc's dropout rate reaches only thinc layers).
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "NerDLTagger.update")
+        tag_names = self.tag_names
+        if tag_names is None or network(self.model) is None:
+            raise ValueError(f"'{self.name}' is not initialized: call nlp.initialize() first")
+        tag_index = {t: i for i, t in enumerate(tag_names)}
+        sentences: list[list[str]] = []
+        tags: list[list[int]] = []
+        for eg in examples:
+            doc = eg.predicted
+            aligned = eg.get_aligned_ner()
+            for index in training_sentences(eg, self.max_sentence_tokens):
+                sentences.append([doc[i].text for i in index])
+                tags.append(self._gold(aligned, index, tag_index))
+        if not sentences:
+            return losses
+        loss, backprop = self.model.begin_update((sentences, tags))
+        backprop(1.0)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += float(loss.detach())
+        return losses
+
+    # -- prediction ----------------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> list[list[Entity]]:
+        """Entities ``(start, end, label, confidence)`` of each Doc, sentence by sentence."""
+        docs = list(docs)
+        result: list[list[Entity]] = [[] for _ in docs]
+        tag_names = self.tag_names
+        if tag_names is None or network(self.model) is None:
+            raise ValueError(
+                f"'{self.name}' has no trained network: train it (nlp.initialize() and "
+                "nlp.update(), or `spacy train`) or load a trained pipeline"
+            )
+        scheme = TagScheme.from_labels(tag_names)
+        units = [
+            (d, index)
+            for d, doc in enumerate(docs)
+            for index in split_sentences(doc, self.max_sentence_tokens)
+        ]
+        units.sort(key=lambda u: len(u[1]))  # similar lengths together: less padding
+        for batch in minibatch(units, size=self.batch_size):
+            words = [[docs[d][i].text for i in index] for d, index in batch]
+            decoded: Decoded = self.model.predict((words, None))
+            for (d, index), path, marg in zip(batch, decoded.paths, decoded.marginals, strict=True):
+                for s, e, typ in chunk(path, scheme):
+                    conf = float(marg[np.arange(s, e), path[s:e]].mean())
+                    result[d].append((index[s], index[e - 1] + 1, typ, conf))
+        for ents in result:
+            ents.sort()
+        return result
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: list[list[Entity]]) -> None:
+        for doc, ents in zip(docs, predictions, strict=True):
+            write_predictions(
+                doc, ents, overwrite_ents=self.overwrite_ents, spans_key=self.spans_key
+            )
+
+    # -- serialisation -------------------------------------------------------------------------
+
+    def _source(self) -> EmbeddingSource:
+        return self.model.attrs["embeddings"]  # type: ignore[no-any-return]
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        """Labels, the source's state (vocabulary), its files (encoder config and tokenizer,
+        ELMo options) and all weights, inside the pipeline: nothing is fetched again."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        net = network(self.model)
+        cfg = {
+            "serial_version": SERIAL_VERSION,
+            "labels": self.cfg["labels"],
+            "tag_names": self.tag_names,
+            "embeddings_kind": self._source().kind,
+            "embeddings_state": self._source().get_state(),
+        }
+        (path / CFG_FILE).write_text(json.dumps(cfg), encoding="utf8")
+        if net is not None:
+            files = path / EMBEDDINGS_DIR
+            files.mkdir(exist_ok=True)
+            self._source().save_files(net.embeddings, files)
+            (path / MODEL_FILE).write_bytes(self.model.to_bytes())
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> NerDLTagger:
+        path = Path(path)
+        cfg_path = path / CFG_FILE
+        if not cfg_path.exists():
+            raise ModelLoadError(
+                f"Component '{self.name}': {cfg_path} is missing; the saved pipeline is incomplete"
+            )
+        cfg = json.loads(cfg_path.read_text(encoding="utf8"))
+        if cfg.get("serial_version") != SERIAL_VERSION:
+            raise ModelLoadError(
+                f"Component '{self.name}' at {path} was saved by an incompatible version of "
+                f"spacy-nerzoo (format {cfg.get('serial_version')}, this version reads "
+                f"{SERIAL_VERSION}); re-create the pipeline with this version"
+            )
+        if cfg.get("embeddings_kind") != self._source().kind:
+            raise ModelLoadError(
+                f"Component '{self.name}' at {path} was trained with {cfg.get('embeddings_kind')} "
+                f"embeddings but its config builds {self._source().kind} embeddings"
+            )
+        self.cfg["labels"] = list(cfg["labels"])
+        self._source().set_state(cfg.get("embeddings_state") or {})
+        if cfg.get("tag_names"):
+            self.model.attrs["tag_names"] = list(cfg["tag_names"])
+            from .model import build_network
+
+            build_network(self.model, path / EMBEDDINGS_DIR, self.name)
+            try:
+                self.model.from_bytes((path / MODEL_FILE).read_bytes())
+            except (RuntimeError, ValueError, KeyError) as e:
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ModelLoadError(
+                    f"Component '{self.name}': the weights saved at {path} do not fit the "
+                    f"network its config builds ({reason}); load the pipeline with the config "
+                    "it was saved with"
+                ) from None
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        import srsly
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.to_disk(tmp)
+            files = {
+                str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
+            }
+        return bytes(srsly.msgpack_dumps(files))
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> NerDLTagger:
+        import srsly
+
+        files = srsly.msgpack_loads(bytes_data)
+        with tempfile.TemporaryDirectory() as tmp:
+            for rel, data in files.items():
+                target = Path(tmp) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self.from_disk(tmp)
+        return self
+
+
+def make_nerdl(
+    nlp: Language,
+    name: str,
+    model: Model[Any, Any],
+    labels: list[str] | None,
+    max_sentence_tokens: int,
+    batch_size: int,
+    overwrite_ents: bool,
+    spans_key: str | None,
+    scorer: Callable[..., dict[str, Any]] | None,
+) -> NerDLTagger:
+    """Factory of the generic ``nerdl`` component and of the NerDL zoo entries."""
+    return NerDLTagger(
+        nlp.vocab,
+        model,
+        name,
+        labels=labels,
+        max_sentence_tokens=max_sentence_tokens,
+        batch_size=batch_size,
+        overwrite_ents=overwrite_ents,
+        spans_key=spans_key,
+        scorer=scorer,
+    )
+
+
+def _embeddings_config(entry: ZooEntry | None) -> dict[str, Any]:
+    if entry is None:
+        return {"@architectures": "spacy_nerzoo.WordEmbeddings.v1"}
+    if entry.base_encoder.startswith("ELMo"):
+        # Spark's ner_conll_elmo pools with setPoolingLayer("elmo"): the learned mix.
+        return {
+            "@architectures": "spacy_nerzoo.ElmoEmbeddings.v1",
+            "options_file": None,
+            "weight_file": None,
+            "pooling_layer": "elmo",
+        }
+    return {"@architectures": "spacy_nerzoo.TransformerEmbeddings.v1", "name": entry.base_encoder}
+
+
+def default_config(entry: ZooEntry | None) -> dict[str, Any]:
+    """The factory defaults, read from the catalogue (the single home of model defaults)."""
+    if entry is not None and entry.tag_scheme != "IOB2":
+        raise ValueError(f"NerDL entries are trained with IOB2 tags, not {entry.tag_scheme}")
+    return {
+        "model": {
+            "@architectures": "spacy_nerzoo.NerDL.v1",
+            "embeddings": _embeddings_config(entry),
+        },
+        "labels": list(entry.labels) if entry else None,
+        "max_sentence_tokens": 256,
+        "batch_size": 32,
+        "overwrite_ents": False,
+        "spans_key": DEFAULT_SPANS_KEY,
+        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+    }
+
+
+FACTORY_META: dict[str, Any] = {
+    "assigns": ["doc.ents", "token.ent_iob", "token.ent_type"],
+    "default_score_weights": {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+}
+
+Language.factory("nerdl", default_config=default_config(None), func=make_nerdl, **FACTORY_META)
+for _entry in ZOO.values():
+    if _entry.architecture == "nerdl":
+        Language.factory(
+            _entry.name, default_config=default_config(_entry), func=make_nerdl, **FACTORY_META
+        )
