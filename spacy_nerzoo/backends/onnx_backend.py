@@ -1,0 +1,159 @@
+"""onnxruntime backend: runs an exported token classifier (fp32 or dynamic int8) on the CPU.
+
+This module imports onnxruntime and NumPy only, never torch or transformers, so that a pipeline
+saved with an ONNX network runs on a machine without torch. Exporting (which needs torch) lives in
+``spacy_nerzoo.export.onnx``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import NerzooError
+from .base import check_precision
+
+REQUIRED_INPUTS = ("input_ids", "attention_mask")
+# The file name a network of each precision gets inside a saved pipeline or checkpoint folder;
+# ``spacy_nerzoo.export.onnx.ensure_onnx`` looks for the same names.
+ONNX_FILE_NAMES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+
+class OnnxModelError(NerzooError, ValueError):
+    """An ONNX file that cannot serve as a token classifier (wrong inputs or outputs).
+
+    A ``ValueError`` too, so callers that turn refusals into a load error catch it.
+    """
+
+
+class OnnxBackend:
+    """Runs an ONNX token classifier with onnxruntime's CPU provider.
+
+    The graph must take exactly ``input_ids`` and ``attention_mask`` (int64, batch x sequence) and
+    return logits (batch x sequence x labels) as its first output, or as an output named
+    ``logits``; this is checked when the file is loaded, so a mismatched file fails at load time
+    with the inputs it has, not at the first document. ``precision`` only records what the file
+    holds (``int8`` files come from ``export_onnx(..., quantize=True)``); onnxruntime runs the
+    graph as it is. ``num_threads`` sets onnxruntime's intra-op threads (default: its own choice,
+    one per physical core).
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        num_labels: int | None = None,
+    ) -> None:
+        check_precision("onnx", precision)
+        self.path = Path(onnx_path)
+        if not self.path.is_file():
+            raise OnnxModelError(f"ONNX model file {self.path} does not exist")
+        self.precision = precision
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads is not None:
+            options.intra_op_num_threads = int(num_threads)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise OnnxModelError(f"onnxruntime could not load {self.path}: {e}") from None
+        self._check_inputs()
+        self._output = self._pick_output()
+        self.num_labels = self._infer_num_labels() if num_labels is None else int(num_labels)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        # Written by export_onnx; lets a caller map label ids without the checkpoint's config.
+        self.metadata: dict[str, str] = dict(meta)
+
+    def _check_inputs(self) -> None:
+        # Graph inputs with initialisers (optional inputs) are not listed by get_inputs(), so
+        # every input listed here must be fed.
+        found = [(i.name, i.type) for i in self.session.get_inputs()]
+        names = [n for n, _ in found]
+        missing = [n for n in REQUIRED_INPUTS if n not in names]
+        extra = [n for n in names if n not in REQUIRED_INPUTS]
+        if missing or extra:
+            problems: list[str] = []
+            if missing:
+                problems.append(f"missing {missing}")
+            if extra:
+                problems.append(f"unexpected required inputs {extra}")
+            listed = ", ".join(f"{n} ({t})" for n, t in found) or "none"
+            raise OnnxModelError(
+                f"{self.path} is not a token classifier this backend can run: it must take "
+                f"exactly the inputs {list(REQUIRED_INPUTS)} (int64), but it has {listed}: "
+                f"{'; '.join(problems)}. Export it with spacy_nerzoo.export.onnx.export_onnx, "
+                "which leaves out token_type_ids."
+            )
+        wrong_type = [f"{n} ({t})" for n, t in found if t != "tensor(int64)"]
+        if wrong_type:
+            raise OnnxModelError(
+                f"{self.path}: inputs must be int64 tensors, but found {', '.join(wrong_type)}"
+            )
+
+    def _pick_output(self) -> str:
+        outputs = self.session.get_outputs()
+        named = [o.name for o in outputs if o.name == "logits"]
+        chosen = named[0] if named else outputs[0].name
+        shape = next(o.shape for o in outputs if o.name == chosen)
+        if len(shape) != 3:
+            raise OnnxModelError(
+                f"{self.path}: output {chosen!r} has shape {shape}; token-classification logits "
+                "of shape (batch, sequence, labels) are expected"
+            )
+        return chosen
+
+    def _infer_num_labels(self) -> int:
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == self._output)
+        if isinstance(shape[2], int):
+            return shape[2]
+        # A symbolic label dimension: ask the graph by running one token.
+        probe = np.ones((1, 1), dtype=np.int64)
+        out = self.session.run([self._output], {"input_ids": probe, "attention_mask": probe})
+        return int(out[0].shape[-1])
+
+    def predict(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Return float32 logits ``(batch, seq_len, num_labels)`` for int64 ids and mask."""
+        ids = np.ascontiguousarray(input_ids, dtype=np.int64)
+        mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
+        if ids.shape != mask.shape or ids.ndim != 2:
+            raise ValueError(
+                f"input_ids {ids.shape} and attention_mask {mask.shape} must both be (batch, seq)"
+            )
+        if ids.size == 0:
+            # Exported graphs need not cope with empty dimensions; nothing to compute anyway.
+            return np.zeros((*ids.shape, self.num_labels), dtype=np.float32)
+        (logits,) = self.session.run([self._output], {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(logits, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        """Copy the ONNX file into the folder ``path`` as ``model.onnx`` / ``model.int8.onnx``.
+
+        The copy goes through a temporary file and a rename, so an interrupted save never leaves
+        a truncated model behind, and saving onto the file itself is a no-op.
+        """
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / ONNX_FILE_NAMES[self.precision]
+        if target.exists() and os.path.samefile(target, self.path):
+            return
+        tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            # copyfile creates the file with the usual permissions (mkstemp would make it 0600).
+            shutil.copyfile(self.path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def __repr__(self) -> str:
+        return f"OnnxBackend({str(self.path)!r}, precision={self.precision!r})"

@@ -1,0 +1,59 @@
+"""Turn a trained checkpoint into a model folder the package ships (``spacy_nerzoo/models/NAME``).
+
+A shipped folder holds what inference needs and nothing else: the HF ``config.json`` (labels,
+architecture), the tokenizer files, and one ONNX network (dynamic int8 by default, checked against
+torch while exporting). No torch weights: they would triple the size and the wheel must stay small.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from ..backends.onnx_backend import ONNX_FILE_NAMES
+from .onnx import export_onnx
+
+TRAINING_INFO = "training.json"
+
+
+def bundle_model(
+    checkpoint: Path, output: Path, *, precision: Literal["fp32", "int8"] = "int8"
+) -> Path:
+    """Export ``checkpoint`` into the folder ``output`` (replaced if it exists)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    checkpoint, output = Path(checkpoint), Path(output)
+    staging = output.with_name(output.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    AutoConfig.from_pretrained(str(checkpoint)).save_pretrained(str(staging))
+    AutoTokenizer.from_pretrained(str(checkpoint)).save_pretrained(str(staging))
+    export_onnx(checkpoint, staging / ONNX_FILE_NAMES[precision], quantize=precision == "int8")
+    metrics = checkpoint.parent / "metrics.json"
+    if metrics.exists():  # provenance: the training run's settings and valid scores
+        info = json.loads(metrics.read_text(encoding="utf8"))
+        (staging / TRAINING_INFO).write_text(json.dumps(info, indent=2), encoding="utf8")
+    shutil.rmtree(output, ignore_errors=True)
+    staging.rename(output)
+    return output
+
+
+def main(
+    checkpoint: Path = typer.Argument(..., help="HF token-classification checkpoint folder"),
+    output: Path = typer.Argument(..., help="folder to write, e.g. spacy_nerzoo/models/NAME"),
+    precision: str = typer.Option("int8", help="int8 (dynamic quantisation) or fp32"),
+) -> None:
+    """Export a checkpoint to a shipped ONNX model folder."""
+    if precision not in ("int8", "fp32"):
+        raise typer.BadParameter("precision must be int8 or fp32")
+    out = bundle_model(checkpoint, output, precision=precision)  # type: ignore[arg-type]
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+    typer.echo(f"Wrote {out} ({size:.1f} MB)")
+
+
+if __name__ == "__main__":
+    typer.run(main)
