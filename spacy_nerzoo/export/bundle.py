@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -43,9 +43,9 @@ def bundle_model(
 
 
 def main(
-    checkpoint: Path = typer.Argument(..., help="HF token-classification checkpoint folder"),
-    output: Path = typer.Argument(..., help="folder to write, e.g. spacy_nerzoo/models/NAME"),
-    precision: str = typer.Option("int8", help="int8 (dynamic quantisation) or fp32"),
+    checkpoint: Annotated[Path, typer.Argument(help="HF token-classification checkpoint folder")],
+    output: Annotated[Path, typer.Argument(help="folder to write, e.g. spacy_nerzoo/models/NAME")],
+    precision: Annotated[str, typer.Option(help="int8 (dynamic quantisation) or fp32")] = "int8",
 ) -> None:
     """Export a checkpoint to a shipped ONNX model folder."""
     if precision not in ("int8", "fp32"):
