@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CONSTRAINTS := requirements/constraints.txt
 STAMP := $(VENV)/.installed
+# A second environment without torch: proves ONNX pipelines and the built-in model need none.
+NOTORCH := .venv-notorch
+NOTORCH_STAMP := $(NOTORCH)/.installed
 
 .PHONY: install demo test lint clean
 
@@ -15,6 +18,13 @@ $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[torch,train,dev]"
 	touch $(STAMP)
 
+$(NOTORCH_STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(NOTORCH)
+	$(NOTORCH)/bin/pip install -q -c $(CONSTRAINTS) spacy transformers tokenizers huggingface-hub \
+		onnxruntime onnx numpy typer rich
+	$(NOTORCH)/bin/pip install -q --no-deps -e .
+	touch $(NOTORCH_STAMP)
+
 install: $(STAMP)
 
 demo: install
@@ -24,8 +34,8 @@ lint: install
 	$(PY) -m ruff check spacy_nerzoo tests
 
 # pytest exits 5 when it collected no tests (e.g. everything skipped by a filter): not a failure.
-test: install lint
+test: install $(NOTORCH_STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(NOTORCH) build dist *.egg-info
