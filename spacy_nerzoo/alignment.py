@@ -13,6 +13,7 @@ byte-level BPE), so our windows are cut in wordpieces instead: no input is ever 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -51,6 +52,28 @@ def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     return words, index
 
 
+_RAW: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def raw_tokenizer(tokenizer: Any) -> Any | None:
+    """The fast tokenizer's Rust backend, without truncation, padding or special tokens.
+
+    Calling it directly is what ``tokenizer(words, is_split_into_words=True)`` does, minus the
+    Python overhead and the "sequence longer than the maximum" warning: long inputs are expected
+    here, because windows are cut afterwards. A copy, so the HF tokenizer is left unchanged.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        return None
+    if tokenizer not in _RAW:
+        from tokenizers import Tokenizer
+
+        raw = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        raw.no_truncation()
+        raw.no_padding()
+        _RAW[tokenizer] = raw
+    return _RAW[tokenizer]
+
+
 def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> list[DocEncoding]:
     """Tokenize a batch of Docs into wordpieces in one call to the (Rust) fast tokenizer."""
     prepared = [model_words(doc, lowercase) for doc in docs]
@@ -59,11 +82,15 @@ def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) ->
     if not non_empty:
         return result
     batch = [prepared[i][0] for i in non_empty]
-    if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(batch, is_split_into_words=True, add_special_tokens=False)
-        for row, i in enumerate(non_empty):
-            word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids(row)], np.int64)
-            ids = np.asarray(enc["input_ids"][row], np.int64)
+    backend = raw_tokenizer(tokenizer)
+    if backend is not None:
+        for i, enc in zip(
+            non_empty,
+            backend.encode_batch(batch, is_pretokenized=True, add_special_tokens=False),
+            strict=True,
+        ):
+            word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids], np.int64)
+            ids = np.asarray(enc.ids, np.int64)
             keep = word_ids >= 0
             result[i] = DocEncoding(ids[keep], prepared[i][1][word_ids[keep]], len(docs[i]))
     else:

@@ -280,3 +280,14 @@ def test_generic_label_names_need_id2label(tiny_model, tmp_path):
     assert ents(spacy.load(tmp_path / "p")(" ".join(TEXTS))) == ents(doc)
     with pytest.raises(ModelLoadError, match="9 outputs"):
         make_nlp(path, id2label=named[:3])("x")
+
+
+def test_long_documents_do_not_warn_about_sequence_length(tiny_model, caplog):
+    # Windows are cut after tokenising, so a long Doc is expected, not an error to warn about.
+    import logging
+
+    nlp = make_nlp(tiny_model("distilbert"), max_length=64)
+    with caplog.at_level(logging.WARNING):
+        doc = nlp(" ".join(TEXTS) * 40)
+    assert len(doc) > 600
+    assert not [r for r in caplog.records if "sequence length" in r.getMessage()]
