@@ -532,6 +532,9 @@ def evaluate(
     ] = SchemeChoice.auto,
     batch_size: BatchOpt = 32,
     config: ConfigOpt = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Also write the report to this file.", dir_okay=False)
+    ] = None,
 ) -> None:
     """Run MODEL on the words of a gold corpus and print token-level and conlleval scores."""
     nlp = load(model, **parse_config(config))
@@ -548,7 +551,23 @@ def evaluate(
     report = evaluate_docs(
         for_gold, pred, scheme=_scheme(scheme, gold, nlp), types=chosen, label_level=level
     )
-    typer.echo(json.dumps(report.to_dict(), indent=2) if json_output else report.format())
+    text = json.dumps(report.to_dict(), indent=2) if json_output else report.format()
+    typer.echo(text)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n", encoding="utf8")
+
+
+@app.command()
+def save(
+    model: ModelArg,
+    output: Annotated[Path, typer.Argument(help="Folder to write the pipeline to.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Save MODEL as a spaCy pipeline folder (weights inside), ready for `spacy package`."""
+    nlp = load(model, **parse_config(config))
+    nlp.to_disk(output)
+    typer.echo(f"Saved {model} to {output}")
 
 
 app.command("convert")(convert_cli)

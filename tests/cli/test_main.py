@@ -186,6 +186,23 @@ def test_evaluate(runner, checkpoint, pipeline, tmp_path):
     report = json.loads(as_json.stdout)
     assert report["types"] == ["MISC", "ORG", "PER"]
     assert set(report) == {"token", "phrase", "types"}
+    written = run(runner, "evaluate", checkpoint, gold, "--output", tmp_path / "out" / "r.txt")
+    assert (tmp_path / "out" / "r.txt").read_text(
+        encoding="utf-8"
+    ).strip() == written.stdout.strip()
+
+
+def test_save_writes_a_loadable_pipeline(runner, checkpoint, tmp_path):
+    import spacy
+
+    result = run(runner, "save", checkpoint, tmp_path / "p", "-c", "alignment=average")
+    assert result.exit_code == 0, result.output
+    nlp = spacy.load(tmp_path / "p")
+    assert nlp.get_pipe("token_classifier").alignment == "average"
+    expected = load(checkpoint, alignment="average")(TEXT)
+    assert [(e.text, e.label_) for e in nlp(TEXT).ents] == [
+        (e.text, e.label_) for e in expected.ents
+    ]
 
 
 @pytest.mark.parametrize(
@@ -234,7 +251,17 @@ def test_parse_config():
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["list"], ["info"], ["predict"], ["render"], ["evaluate"], ["convert"], ["score"]],
+    [
+        [],
+        ["list"],
+        ["info"],
+        ["predict"],
+        ["render"],
+        ["evaluate"],
+        ["convert"],
+        ["score"],
+        ["save"],
+    ],
 )
 def test_help(runner, command):
     result = run(runner, *command, "--help")
