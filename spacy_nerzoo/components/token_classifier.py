@@ -14,7 +14,6 @@ torch.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +45,7 @@ from ..backends.loading import (
 from ..catalogue import ZOO, ZooEntry
 from ..decoding import Decoding, TagScheme, chunk, decode_batch, entity_confidences
 from ..errors import ModelLoadError
+from ..serialization import FolderBytesMixin
 from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
 
 LabelLevel = Literal["fine", "coarse"]
@@ -138,7 +138,7 @@ def load_runtime(
         raise ModelLoadError(f"Model '{ckpt.source}' for component '{component}': {e}") from None
 
 
-class TokenClassifierNER(Pipe):
+class TokenClassifierNER(FolderBytesMixin, Pipe):
     """Named entities from a Hugging Face token classifier, aligned to spaCy tokens.
 
     Every token gets a tag (whitespace tokens are always O), long documents run in overlapping
@@ -393,28 +393,6 @@ class TokenClassifierNER(Pipe):
                 model_dir, self.backend_name, self.precision, ckpt=ckpt, component=self.name
             )
         )
-        return self
-
-    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
-        import srsly
-
-        with tempfile.TemporaryDirectory() as tmp:
-            self.to_disk(tmp)
-            files = {
-                str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
-            }
-        return srsly.msgpack_dumps(files)
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> TokenClassifierNER:
-        import srsly
-
-        files = srsly.msgpack_loads(bytes_data)
-        with tempfile.TemporaryDirectory() as tmp:
-            for rel, data in files.items():
-                target = Path(tmp) / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            self.from_disk(tmp)
         return self
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from thinc.api import Model, Optimizer
 from ..catalogue import ZOO, ZooEntry
 from ..decoding import TagScheme, chunk
 from ..errors import ModelLoadError
+from ..serialization import FolderBytesMixin
 from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def training_sentences(eg: Example, max_tokens: int) -> list[list[int]]:
 _BILUO_TO_IOB2 = {"B": "B", "I": "I", "L": "I", "U": "B"}
 
 
-class NerDLTagger(TrainablePipe):
+class NerDLTagger(FolderBytesMixin, TrainablePipe):
     """A trainable BiLSTM-CNN-CRF named-entity tagger over pluggable embeddings.
 
     Entities go to ``doc.ents`` (existing ones kept unless ``overwrite_ents``), to
@@ -364,28 +364,6 @@ class NerDLTagger(TrainablePipe):
                     f"network its config builds ({reason}); load the pipeline with the config "
                     "it was saved with"
                 ) from None
-        return self
-
-    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
-        import srsly
-
-        with tempfile.TemporaryDirectory() as tmp:
-            self.to_disk(tmp)
-            files = {
-                str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
-            }
-        return bytes(srsly.msgpack_dumps(files))
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> NerDLTagger:
-        import srsly
-
-        files = srsly.msgpack_loads(bytes_data)
-        with tempfile.TemporaryDirectory() as tmp:
-            for rel, data in files.items():
-                target = Path(tmp) / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            self.from_disk(tmp)
         return self
 
 
