@@ -28,6 +28,7 @@ from typer.core import TyperGroup
 
 from ..api import availability, chunk_rows, load
 from ..catalogue import FEWNERD_LABELS, ZOO, ZooEntry, get_entry
+from ..choices import LevelChoice, SchemeChoice
 from ..data.converters import convert_cli, detect_format, docs_from_file
 from ..displacy import entity_labels, iter_html
 from ..errors import NerzooError
@@ -467,17 +468,6 @@ def render(
         with output.open("w", encoding="utf-8") as out:
             write_html(counted(nlp.pipe(texts, batch_size=batch_size)), out, nlp)
     typer.echo(f"Wrote {count} document{'s' if count != 1 else ''} to {output}", err=True)
-
-
-class SchemeChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    auto = "auto"
-    iob = "iob"
-    io = "io"
-
-
-class LevelChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    fine = "fine"
-    coarse = "coarse"
 
 
 def fresh_doc(gold: Doc, nlp: Language) -> Doc:

@@ -15,7 +15,6 @@ original whitespace.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -23,6 +22,7 @@ import typer
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
+from ..choices import FormatChoice, LevelChoice
 from ..evaluation.conlleval import OUTSIDE, LabelLevel, iter_chunks
 from .readers import Sentence, read_documents
 
@@ -136,17 +136,6 @@ def convert(
     return n
 
 
-class FormatChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    auto = "auto"
-    conll03 = "conll03"
-    fewnerd = "fewnerd"
-
-
-class LabelLevelChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    fine = "fine"
-    coarse = "coarse"
-
-
 def convert_cli(
     input_path: Annotated[
         Path, typer.Argument(help="CoNLL-2003 or Few-NERD column file.", exists=True)
@@ -159,9 +148,9 @@ def convert_cli(
         bool, typer.Option("--per-sentence", help="One Doc per sentence, not per document.")
     ] = False,
     label_level: Annotated[
-        LabelLevelChoice,
+        LevelChoice,
         typer.Option("--label-level", help="'coarse' maps person-actor to person (Few-NERD)."),
-    ] = LabelLevelChoice.fine,
+    ] = LevelChoice.fine,
 ) -> None:
     """Convert a CoNLL-2003 or Few-NERD file to a .spacy DocBin with gold entities."""
     n = convert(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from itertools import zip_longest
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, cast
@@ -20,6 +19,7 @@ import numpy as np
 import typer
 from spacy.tokens import Doc
 
+from ..choices import LevelChoice, SchemeChoice
 from .conlleval import (
     OUTSIDE,
     ConllevalResult,
@@ -404,32 +404,21 @@ def evaluate_docs(
     )
 
 
-class _SchemeChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    auto = "auto"
-    iob = "iob"
-    io = "io"
-
-
-class _LevelChoice(str, Enum):  # noqa: UP042 (StrEnum needs 3.11; we support 3.10)
-    fine = "fine"
-    coarse = "coarse"
-
-
 def score_cli(
     gold_path: Annotated[Path, typer.Argument(help="Gold CoNLL-format file.", exists=True)],
     pred_path: Annotated[
         Path, typer.Argument(help="Predictions: same tokens, predicted tag last.", exists=True)
     ],
     scheme: Annotated[
-        _SchemeChoice, typer.Option(help="Tag scheme: IOB1/IOB2/IOBES, IO or detect.")
-    ] = _SchemeChoice.auto,
+        SchemeChoice, typer.Option(help="Tag scheme: IOB1/IOB2/IOBES, IO or detect.")
+    ] = SchemeChoice.auto,
     types: Annotated[
         str | None,
         typer.Option(help="Comma-separated types to score, or 'gold' for the gold file's own."),
     ] = None,
     label_level: Annotated[
-        _LevelChoice, typer.Option(help="'coarse' scores Few-NERD types by their coarse part.")
-    ] = _LevelChoice.fine,
+        LevelChoice, typer.Option(help="'coarse' scores Few-NERD types by their coarse part.")
+    ] = LevelChoice.fine,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
 ) -> None:
     """Print the token table and conlleval block for a prediction file against a gold file."""
