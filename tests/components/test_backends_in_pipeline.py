@@ -1,0 +1,110 @@
+"""Backends and precisions through the component: parity, serialisation, and ONNX without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+
+from spacy_nerzoo.errors import ModelLoadError
+
+TEXT = (
+    "Angela Merkel met Tim Cook in Berlin. The European Commission said on Thursday it "
+    "disagreed with German advice. Peter Blackburn reported from Brussels for Reuters."
+)
+# A real install without torch (and so without spacy-transformers), built by `make test`:
+# spacy, transformers, tokenizers, onnxruntime and this package.
+NO_TORCH_PYTHON = Path(__file__).resolve().parents[2] / ".venv-notorch" / "bin" / "python"
+
+
+def make_nlp(path, **config):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("token_classifier", config={"model": str(path), **config})
+    return nlp
+
+
+def ents(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def run_without_torch(code: str) -> str:
+    if not NO_TORCH_PYTHON.exists():
+        pytest.skip("no torch-free environment: `make test` builds .venv-notorch")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    check = "import importlib.util, sys; assert importlib.util.find_spec('torch') is None\n"
+    out = subprocess.run(
+        [str(NO_TORCH_PYTHON), "-c", check + code], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.fixture
+def onnx_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACY_NERZOO_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("kind", ["albert", "distilbert"])
+def test_onnx_fp32_matches_torch(tiny_model, kind, onnx_cache):
+    path = tiny_model(kind)
+    torch_nlp = make_nlp(path, decoding="argmax")
+    onnx_nlp = make_nlp(path, decoding="argmax", backend="onnx")
+    assert ents(onnx_nlp(TEXT)) == ents(torch_nlp(TEXT))
+    t_pipe, o_pipe = torch_nlp.get_pipe("token_classifier"), onnx_nlp.get_pipe("token_classifier")
+    ids = np.array([[2, 40, 41, 42, 3, 0]], np.int64)
+    mask = np.array([[1, 1, 1, 1, 1, 0]], np.int64)
+    np.testing.assert_allclose(
+        o_pipe.runtime.backend.predict(ids, mask),
+        t_pipe.runtime.backend.predict(ids, mask),
+        atol=1e-4,
+    )
+    assert any(p.name == "model.onnx" for p in onnx_cache.rglob("*.onnx"))
+
+
+@pytest.mark.parametrize("backend,precision", [("onnx", "int8"), ("torch", "bf16")])
+def test_reduced_precision_gives_valid_entities(tiny_model, backend, precision, onnx_cache):
+    doc = make_nlp(tiny_model("distilbert"), backend=backend, precision=precision)(TEXT)
+    assert doc.ents
+    assert all(t.ent_iob_ in ("B", "I", "O") for t in doc)
+    assert all(0 < e._.confidence <= 1 for e in doc.ents)
+
+
+def test_onnx_pipeline_round_trip_runs_without_torch(tiny_model, tmp_path, onnx_cache):
+    nlp = make_nlp(tiny_model("distilbert"), backend="onnx", precision="int8")
+    expected = ents(nlp(TEXT))
+    nlp.to_disk(tmp_path / "pipeline")
+    assert (tmp_path / "pipeline" / "token_classifier" / "model" / "model.int8.onnx").exists()
+    assert ents(spacy.load(tmp_path / "pipeline")(TEXT)) == expected
+    out = run_without_torch(
+        "import json, spacy\n"
+        f"nlp = spacy.load({str(tmp_path / 'pipeline')!r})\n"
+        f"doc = nlp({TEXT!r})\n"
+        "print(json.dumps([[e.start_char, e.end_char, e.label_] for e in doc.ents]))\n"
+        "print(sys.modules.get('torch'))\n"
+    )
+    found, torch_module = out.strip().splitlines()[-2:]
+    assert [tuple(e) for e in json.loads(found)] == expected
+    assert torch_module == "None"
+
+
+def test_builtin_model_works_offline_without_torch_and_config():
+    out = run_without_torch(
+        "import json, spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "nlp.add_pipe('minilm_conll03')\n"
+        "doc = nlp('Angela Merkel met Tim Cook of Apple in Berlin on Monday.')\n"
+        "print(json.dumps([[e.text, e.label_] for e in doc.ents]))\n"
+    )
+    found = {tuple(e) for e in json.loads(out.strip().splitlines()[-1])}
+    assert {("Angela Merkel", "PER"), ("Tim Cook", "PER"), ("Berlin", "LOC")} <= found
+
+
+def test_longformer_on_onnx_says_why(tiny_model, onnx_cache):
+    with pytest.raises(ModelLoadError, match="Longformer does not export"):
+        make_nlp(tiny_model("longformer"), backend="onnx")("text")
