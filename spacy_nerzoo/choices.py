@@ -20,3 +20,8 @@ class SchemeChoice(str, Enum):  # noqa: UP042
     auto = "auto"
     iob = "iob"
     io = "io"
+
+
+class PrecisionChoice(str, Enum):  # noqa: UP042
+    int8 = "int8"
+    fp32 = "fp32"

@@ -27,8 +27,9 @@ from spacy.tokens import Doc, DocBin
 from typer.core import TyperGroup
 
 from ..api import availability, chunk_rows, load
+from ..backends.onnx_backend import ONNX_FILE_NAMES
 from ..catalogue import FEWNERD_LABELS, ZOO, ZooEntry, get_entry
-from ..choices import LevelChoice, SchemeChoice
+from ..choices import LevelChoice, PrecisionChoice, SchemeChoice
 from ..data.converters import convert_cli, detect_format, docs_from_file
 from ..displacy import entity_labels, iter_html
 from ..errors import NerzooError
@@ -558,6 +559,27 @@ def save(
     nlp = load(model, **parse_config(config))
     nlp.to_disk(output)
     typer.echo(f"Saved {model} to {output}")
+
+
+@app.command()
+def export(
+    model: ModelArg,
+    output: Annotated[Path, typer.Argument(help="Folder to write (config, tokenizer, ONNX).")],
+    precision: Annotated[
+        PrecisionChoice, typer.Option(help="int8 (dynamic quantisation) or fp32.")
+    ] = PrecisionChoice.int8,
+    component: Annotated[
+        str | None, typer.Option(help="Component to export, for a pipeline with several.")
+    ] = None,
+) -> None:
+    """Export a checkpoint or a pipeline's token classifier to ONNX, checked against torch.
+
+    The folder written works as `model` with backend="onnx" (dynamic batch and sequence axes).
+    """
+    from ..export.bundle import bundle_model, export_source
+
+    out = bundle_model(export_source(model, component), output, precision=precision.value)
+    typer.echo(f"Wrote {out / ONNX_FILE_NAMES[precision.value]}")
 
 
 app.command("convert")(convert_cli)

@@ -42,6 +42,33 @@ def bundle_model(
     return output
 
 
+def export_source(model: str, component: str | None = None) -> Path:
+    """The checkpoint folder behind MODEL: a checkpoint folder, a saved pipeline's component or a
+    zoo entry's public checkpoint (from the local cache or the hub)."""
+    from ..backends.loading import resolve_checkpoint
+    from ..components.token_classifier import MODEL_DIR
+
+    path = Path(model)
+    if (path / "config.cfg").is_file():
+        found = {p.parent.parent.name: p.parent for p in path.glob(f"*/{MODEL_DIR}/config.json")}
+        if component is not None:
+            found = {k: v for k, v in found.items() if k == component}
+        if len(found) != 1:
+            names = ", ".join(sorted(found)) or "none"
+            raise ValueError(
+                f"Pipeline {path} must have exactly one token-classifier component to export "
+                f"(found: {names}); choose one with --component"
+            )
+        source = next(iter(found.values()))
+        if not any(source.glob("*.safetensors")) and not any(source.glob("*.bin")):
+            raise ValueError(
+                f"{source} holds no torch weights (it was saved with backend='onnx'): its ONNX "
+                "file is already there"
+            )
+        return source
+    return Path(resolve_checkpoint(model, component="export").location)
+
+
 def main(
     checkpoint: Annotated[Path, typer.Argument(help="HF token-classification checkpoint folder")],
     output: Annotated[Path, typer.Argument(help="folder to write, e.g. spacy_nerzoo/models/NAME")],

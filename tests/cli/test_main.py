@@ -282,3 +282,24 @@ def test_python_dash_m(monkeypatch, capsys):
         runpy.run_module("spacy_nerzoo", run_name="__main__")
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("albert_conll03\n")
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "pipeline"])
+def test_export_checkpoint_or_pipeline_component(runner, checkpoint, pipeline, tmp_path, source):
+    import spacy
+
+    model = checkpoint if source == "checkpoint" else pipeline
+    result = run(runner, "export", model, tmp_path / "onnx", "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "onnx" / "model.onnx").exists()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("token_classifier", config={"model": str(tmp_path / "onnx"), "backend": "onnx"})
+    expected = load(checkpoint)(TEXT)
+    assert [(e.text, e.label_) for e in nlp(TEXT).ents] == [
+        (e.text, e.label_) for e in expected.ents
+    ]
+
+
+def test_export_onnx_only_pipeline_says_why(runner, checkpoint, tmp_path):
+    load(checkpoint, backend="onnx").to_disk(tmp_path / "p")
+    assert_one_line_error(run(runner, "export", tmp_path / "p", tmp_path / "o"), "no torch weights")
