@@ -9,21 +9,34 @@ checkpoint again (the factory runs before ``from_disk``), which breaks once it i
 We serialise with ``save_pretrained`` rather than spacy-transformers' ``HFShim``: the shim rebuilds
 the network with ``AutoModel`` (dropping the classification head) and would tie the ONNX path to
 torch.
+
+Training (torch backend): the component is a ``TrainablePipe``, so ``nlp.update`` and ``spacy
+train`` fine-tune the network inside spaCy's loop. As for the NerDL tagger, the torch network is
+held by a thinc ``PyTorchShim`` inside ``self.model``, so ``[training.optimizer]`` (Adam, its
+learn-rate schedule, gradient clipping, L2) updates the very module the backend predicts with.
+Gold tags are mapped onto wordpieces with the alignment inference uses: the same words, windows
+(``plan_windows``) and, for each piece, the window where inference reads it (``best_window``);
+see :meth:`TokenClassifierNER.training_windows`. ``initialize`` builds a new classifier head
+when the checkpoint's labels do not cover the training data (see its docstring for the rule).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from spacy.language import Language
-from spacy.pipeline import Pipe
+from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import minibatch
+from thinc.api import ArgsKwargs, Model, Optimizer, get_array_module
 
 from ..alignment import (
     Alignment,
@@ -49,10 +62,21 @@ from ..serialization import FolderBytesMixin
 from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
 
 LabelLevel = Literal["fine", "coarse"]
+NewHeadScheme = Literal["IOB2", "IO"]
 Prediction = tuple[int, int, str, float]  # token start, token end, label, confidence
 MODEL_DIR = "model"
 CFG_FILE = "cfg.json"
 SERIAL_VERSION = 1
+IGNORE_INDEX = -100  # pieces the loss skips (as in Hugging Face's token-classification recipes)
+
+logger = logging.getLogger(__name__)
+
+# spaCy's aligned gold tags are BILUO; how each prefix reads in the head's tag scheme.
+_BILUO_TO_SCHEME = {
+    "IOB2": {"B": "B", "I": "I", "L": "I", "U": "B"},
+    "IO": {"B": "I", "I": "I", "L": "I", "U": "I"},
+    "BIOES": {"B": "B", "I": "I", "L": "E", "U": "S"},
+}
 
 
 class Runtime:
@@ -138,12 +162,156 @@ def load_runtime(
         raise ModelLoadError(f"Model '{ckpt.source}' for component '{component}': {e}") from None
 
 
-class TokenClassifierNER(FolderBytesMixin, Pipe):
+def load_with_new_head(
+    location: str | Path, tags: list[str], precision: str, *, ckpt: Checkpoint, component: str
+) -> Runtime:
+    """Load a checkpoint's encoder with a classifier head for ``tags`` (torch backend).
+
+    The head is freshly initialised unless the checkpoint's head already has exactly these tags:
+    when only the size differs, ``ignore_mismatched_sizes`` re-creates it; when the size happens
+    to match but the tags differ (9 CoNLL tags vs 9 other tags), it is re-initialised here, so no
+    output starts with another label's weights.
+    """
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from ..backends.torch_backend import TorchBackend
+
+    try:
+        old = AutoConfig.from_pretrained(str(location))
+    except Exception as e:  # noqa: BLE001 - any failure becomes one actionable error
+        raise load_error(ckpt, component, "config", e) from None
+    old_tags = [old.id2label[i] for i in range(old.num_labels)]
+    try:
+        net = AutoModelForTokenClassification.from_pretrained(
+            str(location),
+            num_labels=len(tags),
+            id2label=dict(enumerate(tags)),
+            label2id={t: i for i, t in enumerate(tags)},
+            ignore_mismatched_sizes=True,
+        )
+    except Exception as e:  # noqa: BLE001
+        raise load_error(ckpt, component, "weights", e) from None
+    if old_tags != tags and old.num_labels == len(tags):
+        _reset_head(net)
+    try:
+        tokenizer = load_tokenizer(location, net.config)
+    except Exception as e:  # noqa: BLE001
+        raise load_error(ckpt, component, "tokenizer", e) from None
+    return Runtime(tokenizer, net.config, TorchBackend(net, precision))
+
+
+def _reset_head(net: Any) -> None:
+    """Re-initialise the classifier head the way HF initialises a new one."""
+    head = getattr(net, "classifier", None)
+    if head is None or not hasattr(head, "weight"):
+        logger.warning("Could not find the classifier head of %s to re-initialise", type(net))
+        return
+    import torch
+
+    with torch.no_grad():
+        head.weight.normal_(0.0, getattr(net.config, "initializer_range", 0.02))
+        if getattr(head, "bias", None) is not None:
+            head.bias.zero_()
+
+
+def new_head_tags(labels: Iterable[str], scheme: NewHeadScheme) -> list[str]:
+    """Tags of a new head: ``O`` then, per label in sorted order, ``B-X``, ``I-X`` (IOB2) or ``I-X``
+    (IO). IO tags carry the ``I-`` prefix so that no label can be misread as a prefixed tag."""
+    if scheme == "IO":
+        return ["O"] + [f"I-{lab}" for lab in sorted(set(labels))]
+    from ..nerdl.component import iob2_tags
+
+    return iob2_tags(labels)
+
+
+@dataclass
+class TrainingWindow:
+    """One window of a training Doc: its wordpieces and a gold tag id per piece.
+
+    ``labels`` is ``IGNORE_INDEX`` except on the first piece of each token whose gold tag is known,
+    and only in the window that inference reads that piece from (so each piece is trained once).
+    """
+
+    piece_ids: np.ndarray  # (n,) int64, without special tokens
+    labels: np.ndarray  # (n,) int64
+
+    @property
+    def n_gold(self) -> int:
+        return int((self.labels >= 0).sum())
+
+
+def cross_entropy(logits: Any, gold: Any, normalizer: float) -> tuple[float, Any]:
+    """Summed cross-entropy of ``logits[..., tag]`` against ``gold`` tag ids, over ``normalizer``.
+
+    Positions where ``gold`` is negative are skipped. Returns the loss and its gradient with
+    respect to ``logits`` (NumPy or CuPy, following ``logits``).
+    """
+    xp = get_array_module(logits)
+    gold = xp.asarray(gold)
+    where = xp.nonzero(gold >= 0)
+    target = gold[where]
+    x = logits[where].astype(xp.float32)
+    x = x - x.max(axis=-1, keepdims=True)
+    log_p = x - xp.log(xp.exp(x).sum(axis=-1, keepdims=True))
+    rows = xp.arange(len(target))
+    loss = -float(log_p[rows, target].sum()) / normalizer
+    d_x = xp.exp(log_p)
+    d_x[rows, target] -= 1.0
+    d_logits = xp.zeros(logits.shape, dtype=logits.dtype)
+    d_logits[where] = (d_x / normalizer).astype(logits.dtype)
+    return loss, d_logits
+
+
+HFInput = tuple[np.ndarray, np.ndarray]  # padded wordpiece ids and attention mask
+
+
+def _hf_forward(model: Model[HFInput, Any], inputs: HFInput, is_train: bool) -> tuple[Any, Any]:
+    """Run the HF token classifier held by the model's shim: logits ``(batch, width, n_tags)``.
+
+    The backward pass takes the gradient of the logits (from :func:`cross_entropy`).
+    """
+    from thinc.util import torch2xp, xp2torch
+
+    if not model.shims:
+        raise ValueError("The token classifier's network is not bound to its thinc model")
+    shim = model.shims[0]
+    ids, mask = inputs
+    args = ArgsKwargs(
+        args=(),
+        kwargs={
+            "input_ids": xp2torch(ids, device=shim.device),
+            "attention_mask": xp2torch(mask, device=shim.device),
+        },
+    )
+    if not is_train:
+        net = shim._model
+        was_training = net.training
+        out = shim.predict(args).logits
+        net.train(was_training)  # PyTorchShim.predict leaves the network in train mode
+        return torch2xp(out), lambda d: inputs
+    output, shim_backprop = shim.begin_update(args)
+    logits = output.logits
+
+    def backprop(d_logits: Any) -> HFInput:
+        grad = xp2torch(d_logits, device=logits.device).to(logits.dtype)
+        shim_backprop(ArgsKwargs(args=(logits,), kwargs={"grad_tensors": grad}))
+        return inputs  # integer inputs: nothing to propagate
+
+    return torch2xp(logits), backprop
+
+
+def build_hf_model() -> Model[HFInput, Any]:
+    """The thinc model of a token-classifier component; its shim is bound when training starts."""
+    return Model("nerzoo_hf_token_classifier", _hf_forward)
+
+
+class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
     """Named entities from a Hugging Face token classifier, aligned to spaCy tokens.
 
     Every token gets a tag (whitespace tokens are always O), long documents run in overlapping
     wordpiece windows, and entities are written to ``doc.ents`` and ``doc.spans[spans_key]``
-    with confidences.
+    with confidences. With the torch backend it is trainable (``nlp.update``, ``spacy train``):
+    see :meth:`initialize` and :meth:`update`.
     """
 
     def __init__(
@@ -191,7 +359,10 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
         self.overwrite_ents = overwrite_ents
         self.spans_key = spans_key
         self.scorer = scorer
-        self.model = None  # no thinc model: the network lives in the backend
+        # The network lives in the backend; for training, this thinc model's PyTorchShim holds
+        # the same torch module (bound by _trainable_network), so spaCy's optimizer updates it.
+        self.model = build_hf_model()
+        self.cfg: dict[str, Any] = {"labels": []}  # labels added with add_label, for initialize
         self._runtime: Runtime | None = None
         register_extensions()
 
@@ -228,6 +399,7 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
                 f"{window} wordpieces (max_length {self.max_length} minus special tokens)"
             )
         self._runtime = runtime
+        self.model.shims.clear()  # a new network: bound again when training resumes
 
     def effective_stride(self, window: int) -> int:
         return window // 4 if self.stride is None else self.stride
@@ -237,9 +409,105 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
         get_examples: Callable[[], Iterable[Example]] | None = None,
         *,
         nlp: Language | None = None,
+        labels: list[str] | None = None,
+        # Spelled out, not NewHeadScheme: spaCy validates [initialize] settings against these
+        # annotations, as strings, in its own namespace (where Literal is defined).
+        tag_scheme: Literal["IOB2", "IO"] = "IOB2",
     ) -> None:
-        """Load the weights now, so a missing checkpoint fails at ``nlp.initialize()``."""
-        _ = self.runtime
+        """Load the weights now (so a missing checkpoint fails here), fitting the head to the data.
+
+        The rule: collect the entity labels of the examples' gold ``doc.ents``, plus ``labels``
+        (``[initialize.components.NAME]``) and any added with :meth:`add_label`. If there are
+        none (``nlp.initialize()`` without data), or the checkpoint's head already predicts all
+        of them (fine-tuning a CoNLL model on CoNLL-style data), the checkpoint is used as it is.
+        Otherwise (a plain encoder such as all-MiniLM-L6-v2, whose config has only generic
+        ``LABEL_0..`` names, or a head for other labels) a new head is built for exactly the
+        collected labels, with ``tag_scheme`` tags (IOB2: ``O``, ``B-X``, ``I-X``; IO:
+        ``O``, ``I-X``), keeping the encoder's weights. A head is compared on its entity types,
+        so training labels must be the head's types (``label_level`` applies to output only).
+
+        A runtime already loaded (used before, or read by ``from_disk``) is kept, not loaded
+        again from ``model``; only its head is replaced when the labels require it. Building a
+        head needs the torch backend.
+        """
+        found = set(self.cfg["labels"]) | set(labels or [])
+        if get_examples is not None:
+            validate_get_examples(get_examples, "TokenClassifierNER.initialize")
+            for eg in get_examples():
+                found.update(ent.label_ for ent in eg.reference.ents)
+        if not found:
+            _ = self.runtime
+            return
+        head = self._head_types()
+        if head is not None and found <= set(head):
+            _ = self.runtime
+            return
+        if self.backend_name != "torch":
+            raise ValueError(
+                f"Component '{self.name}': the checkpoint's labels ({sorted(head or [])}) do not "
+                f"cover the training labels {sorted(found)}, and a new classifier head can only "
+                "be trained with backend='torch'"
+            )
+        tags = new_head_tags(found, tag_scheme)
+        logger.info("'%s': new classifier head with tags %s", self.name, tags)
+        if self._runtime is not None:
+            # Rebuild from the network in memory (it may have been trained or loaded from disk).
+            with tempfile.TemporaryDirectory() as tmp:
+                self._save_model(Path(tmp))
+                ckpt = Checkpoint(self.model_source or tmp, tmp, True)
+                runtime = load_with_new_head(
+                    tmp, tags, self.precision, ckpt=ckpt, component=self.name
+                )
+        else:
+            ckpt = resolve_checkpoint(self.model_source, component=self.name)
+            runtime = load_with_new_head(
+                ckpt.location, tags, self.precision, ckpt=ckpt, component=self.name
+            )
+        self._set_runtime(runtime)
+
+    def _head_types(self) -> list[str] | None:
+        """Entity types the current or checkpoint head predicts; None when its labels are generic
+        or unreadable. Reads only the checkpoint's config.json, so no weights load twice."""
+        if self._runtime is not None:
+            return self._runtime.scheme.entity_types
+        from transformers import AutoConfig
+
+        ckpt = resolve_checkpoint(self.model_source, component=self.name)
+        try:
+            config = AutoConfig.from_pretrained(ckpt.location)
+        except Exception as e:  # noqa: BLE001 - any failure becomes one actionable error
+            raise load_error(ckpt, self.name, "config", e) from None
+        names = [config.id2label[i] for i in range(config.num_labels)]
+        if self.id2label and len(self.id2label) == len(names):
+            names = list(self.id2label)
+        try:
+            return TagScheme.from_labels(names).entity_types
+        except ValueError:
+            return None
+
+    def add_label(self, label: str) -> int:
+        """Add an entity label to train; it takes effect at the next ``nlp.initialize()``.
+
+        Returns 0 if the label is already known (added, or predicted by the loaded head), else 1.
+        """
+        if not isinstance(label, str):
+            raise ValueError(f"Labels must be strings, got {label!r}")
+        head = self._runtime.scheme.entity_types if self._runtime is not None else []
+        if label in self.cfg["labels"] or label in head:
+            return 0
+        self.cfg["labels"] = sorted([*self.cfg["labels"], label])
+        return 1
+
+    @property
+    def label_data(self) -> list[str]:
+        """Labels for ``[initialize.components.NAME.labels]`` (``spacy init labels``)."""
+        head = self._runtime.scheme.entity_types if self._runtime is not None else []
+        return sorted(set(head) | set(self.cfg["labels"]))
+
+    @property
+    def is_trainable(self) -> bool:
+        """Only the torch backend trains; an ONNX pipeline is inference-only."""
+        return self.backend_name == "torch"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -258,6 +526,146 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
         if self.label_level == "coarse":
             return label.split("-", 1)[0]
         return label
+
+    # -- training ----------------------------------------------------------------------------
+
+    def _trainable_network(self) -> Any:
+        """The torch network, bound to ``self.model``'s shim so the optimizer reaches it."""
+        if self.backend_name != "torch":
+            raise ValueError(
+                f"Component '{self.name}' runs on backend='{self.backend_name}', which cannot be "
+                "trained: set backend='torch' to fine-tune it, or list it in "
+                "[training] frozen_components"
+            )
+        from thinc.shims import PyTorchShim
+
+        from ..nerdl.component import network
+
+        net = getattr(self.runtime.backend, "model", None)
+        if net is None:
+            raise ValueError(f"Component '{self.name}': its backend has no torch network to train")
+        if network(self.model) is not net:
+            self.model.shims[:] = [PyTorchShim(net)]
+        return net
+
+    def _gold_ids(self, aligned: list[str | None]) -> np.ndarray:
+        """Tag ids of the head for spaCy's aligned BILUO tags; ``IGNORE_INDEX`` where unknown."""
+        scheme = self.runtime.scheme
+        to_scheme = _BILUO_TO_SCHEME[scheme.name]
+        index: dict[tuple[str, str], int] = {}
+        for i, key in enumerate(zip(scheme.prefixes, scheme.types, strict=True)):
+            index.setdefault(key, i)
+        memo: dict[str | None, int] = {"O": scheme.outside, None: IGNORE_INDEX, "-": IGNORE_INDEX}
+        out = np.full(len(aligned), IGNORE_INDEX, np.int64)
+        for i, tag in enumerate(aligned):
+            if tag not in memo:
+                prefix, _, label = tag.partition("-")  # type: ignore[union-attr]
+                # A label the head lacks is unknown, not O (initialize fits the head to the data).
+                memo[tag] = index.get((to_scheme.get(prefix, ""), label), IGNORE_INDEX)
+            out[i] = memo[tag]
+        return out
+
+    def training_windows(self, examples: Iterable[Example]) -> list[TrainingWindow]:
+        """The wordpiece windows of the examples' predicted Docs, with gold tag ids per piece.
+
+        Exactly the inference view: the same words (whitespace tokens left out, lowercased when
+        not ``case_sensitive``), the same windows (``plan_windows`` with ``max_length`` and
+        ``stride``), and each piece labelled only in its ``best_window``, the one inference reads
+        it from. Gold tags come from ``example.get_aligned_ner()`` (the reference's entities on
+        the predicted tokens), mapped to the head's scheme (IOB2, IO or BIOES), and go on the
+        first piece of each token, also for ``alignment`` "average" and "max" (their pooled
+        probabilities have no per-piece target; training the first piece is the usual recipe).
+        Other pieces, unknown or misaligned tags and tokens without pieces are ignored.
+        Windows without any gold tag are dropped.
+        """
+        examples = list(examples)
+        rt = self.runtime
+        encodings = encode_docs(
+            rt.tokenizer, [eg.predicted for eg in examples], lowercase=not self.case_sensitive
+        )
+        window = self.max_length - rt.n_special
+        stride = self.effective_stride(window)
+        out: list[TrainingWindow] = []
+        for eg, enc in zip(examples, encodings, strict=True):
+            n = len(enc.piece_ids)
+            if not n:
+                continue
+            token_gold = self._gold_ids(eg.get_aligned_ner())
+            owner = enc.piece_token
+            first = np.r_[True, owner[1:] != owner[:-1]]
+            piece_gold = np.where(first, token_gold[owner], IGNORE_INDEX)
+            plan = plan_windows(n, window, stride)
+            which, _ = best_window(n, plan)
+            for w, (s, e) in enumerate(plan):
+                labels = np.where(which[s:e] == w, piece_gold[s:e], IGNORE_INDEX)
+                if (labels >= 0).any():
+                    out.append(TrainingWindow(enc.piece_ids[s:e], labels))
+        return out
+
+    def get_loss(self, examples: Iterable[Example], scores: list[Any]) -> tuple[float, list[Any]]:
+        """Mean cross-entropy per gold piece, and its gradient, for the windows' logits.
+
+        ``scores`` holds one ``(n_pieces, n_tags)`` logits array per window of
+        ``training_windows(examples)``, in that order (special tokens left out).
+        """
+        windows = self.training_windows(examples)
+        if len(scores) != len(windows):
+            raise ValueError(f"Got logits for {len(scores)} windows, expected {len(windows)}")
+        n_gold = max(sum(w.n_gold for w in windows), 1)
+        total = 0.0
+        grads = []
+        for w, x in zip(windows, scores, strict=True):
+            loss, d_x = cross_entropy(x, w.labels, n_gold)
+            total += loss
+            grads.append(d_x)
+        return total, grads
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optimizer | None = None,
+        losses: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """One step on the mean cross-entropy of the batch's gold wordpieces.
+
+        The windows of all examples (see :meth:`training_windows`) are sorted by length and run
+        ``batch_size`` at a time in train mode, their gradients accumulating, each batch's loss
+        weighted so the sum is the mean over all gold pieces of the update. The optimizer step is
+        ``finish_update(sgd)`` (spaCy's loop calls it). ``drop`` is not used: dropout is the
+        network's own (its config.json, e.g. ``hidden_dropout_prob``), active in train mode.
+        Training runs in fp32 whatever ``precision`` says (that setting is for inference).
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "TokenClassifierNER.update")
+        net = self._trainable_network()
+        windows = self.training_windows(examples)
+        n_gold = sum(w.n_gold for w in windows)
+        if not n_gold:
+            return losses
+        windows.sort(key=lambda w: len(w.piece_ids))  # less padding per forward pass
+        prefix = len(self.runtime.prefix)
+        total = 0.0
+        try:
+            for batch in minibatch(windows, size=self.batch_size):
+                ids, mask = self._pad([w.piece_ids for w in batch])
+                gold = np.full(ids.shape, IGNORE_INDEX, np.int64)
+                for row, w in enumerate(batch):
+                    gold[row, prefix : prefix + len(w.labels)] = w.labels
+                logits, backprop = self.model.begin_update((ids, mask))
+                loss, d_logits = cross_entropy(logits, gold, n_gold)
+                backprop(d_logits)
+                total += loss
+        finally:
+            net.eval()  # the backend predicts with this module: no dropout outside update
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += total
+        return losses
 
     # -- prediction --------------------------------------------------------------------------
 
@@ -302,6 +710,10 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
         return [self._entities(p, tags) for (p, _), tags in zip(pooled, all_tags, strict=True)]
 
     def _forward(self, pieces: list[np.ndarray]) -> np.ndarray:
+        return self.runtime.backend.predict(*self._pad(pieces))
+
+    def _pad(self, pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Wordpiece ids with the model's special tokens, right-padded, and the attention mask."""
         rt = self.runtime
         width = max(len(p) for p in pieces) + rt.n_special
         ids = np.full((len(pieces), width), rt.pad_id, np.int64)
@@ -310,7 +722,7 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
             seq = np.concatenate([rt.prefix, p, rt.suffix])
             ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1
-        return rt.backend.predict(ids, mask)
+        return ids, mask
 
     def _pool_doc(
         self,
@@ -362,15 +774,19 @@ class TokenClassifierNER(FolderBytesMixin, Pipe):
         """Store tokenizer, HF config and weights inside the pipeline (nothing is fetched later)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        rt = self.runtime
         model_dir = path / MODEL_DIR
         model_dir.mkdir(exist_ok=True)
+        self._save_model(model_dir)
+        (path / CFG_FILE).write_text(json.dumps(self._cfg(), indent=2), encoding="utf8")
+
+    def _save_model(self, model_dir: Path) -> None:
+        """Weights, HF config and tokenizer: a checkpoint folder ``from_pretrained`` reads."""
+        rt = self.runtime
         # Weights first: save_pretrained also writes the network's own config.json, which the
         # runtime's config (with any id2label override) must replace.
         rt.backend.save(model_dir)
         rt.config.save_pretrained(str(model_dir))
         rt.tokenizer.save_pretrained(str(model_dir))
-        (path / CFG_FILE).write_text(json.dumps(self._cfg(), indent=2), encoding="utf8")
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> TokenClassifierNER:
         path = Path(path)
