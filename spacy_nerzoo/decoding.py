@@ -148,6 +148,9 @@ def viterbi_batch(
     if b == 0 or t == 0:
         return path
     neg = np.float32(-1e30)
+    # Floor scores well above the -1e30 of disallowed moves: an allowed tag whose probability
+    # underflowed to 0 (log -inf) must still beat a disallowed one.
+    log_probs = np.maximum(log_probs, np.log(_MIN_PROB))
     trans_w = np.where(trans, np.float32(0), neg)[None]
     score = np.where(start, log_probs[:, 0], neg)
     back = np.zeros((b, t, c), np.int64)
@@ -168,6 +171,7 @@ def viterbi_batch(
     return path
 
 
+_MIN_PROB = np.float32(1e-30)
 # Upper bound on batch x length cells per batched Viterbi call, so one long Doc in a batch of
 # short ones does not inflate the padded arrays.
 _MAX_CELLS = 1 << 18
@@ -203,8 +207,7 @@ def decode_batch(
         padded = np.zeros((len(group), width, len(scheme.prefixes)), np.float32)
         lengths = np.asarray([len(probs[i]) for i in group], np.int64)
         for row, i in enumerate(group):
-            with np.errstate(divide="ignore"):
-                padded[row, : len(probs[i])] = np.log(probs[i])
+            padded[row, : len(probs[i])] = np.log(np.maximum(probs[i], _MIN_PROB))
         paths = viterbi_batch(padded, lengths, *scheme.masks)
         for row, i in enumerate(group):
             out[i] = paths[row, : lengths[row]]

@@ -105,7 +105,9 @@ def _hub_snapshot(repo_id: str, component: str) -> str:
 
 def load_error(ckpt: Checkpoint, component: str, what: str, exc: BaseException) -> ModelLoadError:
     """Build the single error raised when any part of a checkpoint cannot be loaded."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # The first lines: torch's state-dict errors put the cause (sizes) on the second line.
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    reason = " ".join(lines[:3])[:600] if lines else type(exc).__name__
     if ckpt.is_local:
         tried = f"local folder {ckpt.location}"
         hint = "Check that the folder holds config.json, the tokenizer files and the weights "

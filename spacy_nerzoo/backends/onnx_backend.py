@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -57,22 +56,40 @@ class OnnxBackend:
         if not self.path.is_file():
             raise OnnxModelError(f"ONNX model file {self.path} does not exist")
         self.precision = precision
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if num_threads is not None:
-            options.intra_op_num_threads = int(num_threads)
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise OnnxModelError(f"onnxruntime could not load {self.path}: {e}") from None
+        self.num_threads = num_threads
+        # The model's bytes stay with the backend: saving must not depend on the file it was
+        # loaded from still existing (a temporary folder after from_bytes, a deleted pipeline).
+        self._model_bytes = self.path.read_bytes()
+        self.session = self._session()
         self._check_inputs()
         self._output = self._pick_output()
         self.num_labels = self._infer_num_labels() if num_labels is None else int(num_labels)
         meta = self.session.get_modelmeta().custom_metadata_map
         # Written by export_onnx; lets a caller map label ids without the checkpoint's config.
         self.metadata: dict[str, str] = dict(meta)
+
+    def _session(self) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.num_threads is not None:
+            options.intra_op_num_threads = int(self.num_threads)
+        try:
+            return ort.InferenceSession(
+                self._model_bytes, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise OnnxModelError(f"onnxruntime could not load {self.path}: {e}") from None
+
+    def __getstate__(self) -> dict[str, object]:
+        # An InferenceSession cannot be pickled (spawned worker processes pickle the pipeline):
+        # ship the bytes and rebuild the session on the other side.
+        state = dict(self.__dict__)
+        del state["session"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.session = self._session()
 
     def _check_inputs(self) -> None:
         # Graph inputs with initialisers (optional inputs) are not listed by get_inputs(), so
@@ -136,7 +153,7 @@ class OnnxBackend:
         return np.asarray(logits, dtype=np.float32)
 
     def save(self, path: Path) -> None:
-        """Copy the ONNX file into the folder ``path`` as ``model.onnx`` / ``model.int8.onnx``.
+        """Write the ONNX model into the folder ``path`` as ``model.onnx`` / ``model.int8.onnx``.
 
         The copy goes through a temporary file and a rename, so an interrupted save never leaves
         a truncated model behind, and saving onto the file itself is a no-op.
@@ -144,12 +161,11 @@ class OnnxBackend:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / ONNX_FILE_NAMES[self.precision]
-        if target.exists() and os.path.samefile(target, self.path):
+        if target.exists() and self.path.exists() and os.path.samefile(target, self.path):
             return
         tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
         try:
-            # copyfile creates the file with the usual permissions (mkstemp would make it 0600).
-            shutil.copyfile(self.path, tmp)
+            tmp.write_bytes(self._model_bytes)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -39,7 +39,6 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: Any, precision: str = "fp32") -> None:
-        import torch
         from thinc.util import get_torch_default_device
 
         check_precision("torch", precision)
@@ -48,7 +47,6 @@ class TorchBackend:
         self.device = get_torch_default_device()
         self.model = model.to(self.device).eval()
         self.num_labels = int(model.config.num_labels)
-        self._torch = torch
 
     @classmethod
     def from_pretrained(cls, location: str | Path, precision: str = "fp32") -> TorchBackend:
@@ -58,7 +56,8 @@ class TorchBackend:
         return cls(model, precision)
 
     def predict(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        torch = self._torch
+        import torch  # not stored on self: modules cannot be pickled (spawned processes)
+
         ids = torch.from_numpy(np.ascontiguousarray(input_ids, dtype=np.int64)).to(self.device)
         mask = torch.from_numpy(np.ascontiguousarray(attention_mask, dtype=np.int64)).to(
             self.device

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ Prediction = tuple[int, int, str, float]  # token start, token end, label, confi
 MODEL_DIR = "model"
 CFG_FILE = "cfg.json"
 SERIAL_VERSION = 1
+_LOAD_LOCK = threading.Lock()
 IGNORE_INDEX = -100  # pieces the loss skips (as in Hugging Face's token-classification recipes)
 
 logger = logging.getLogger(__name__)
@@ -87,10 +89,18 @@ class Runtime:
         self.config = config
         self.backend = backend
         self.scheme = TagScheme.from_labels(config.id2label)
+        # ValueErrors here are wrapped by load_runtime with the model's name.
         if backend.num_labels != len(self.scheme.prefixes):
-            raise ModelLoadError(
-                f"The classifier head has {backend.num_labels} outputs but config.json lists "
-                f"{len(self.scheme.prefixes)} labels ({list(config.id2label.values())})"
+            raise ValueError(
+                f"the classifier head ({backend!r}) has {backend.num_labels} outputs but "
+                f"config.json lists {len(self.scheme.prefixes)} labels "
+                f"({list(config.id2label.values())})"
+            )
+        vocab_size = getattr(config, "vocab_size", None)
+        if vocab_size is not None and len(tokenizer) > int(vocab_size):
+            raise ValueError(
+                f"the tokenizer's vocabulary has {len(tokenizer)} ids but the model's embeddings "
+                f"have {vocab_size} rows: tokenizer and weights do not belong together"
             )
         specials = set(tokenizer.all_special_ids)
         probe = next(i for i in range(len(tokenizer)) if i not in specials)
@@ -371,17 +381,22 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            ckpt = resolve_checkpoint(self.model_source, component=self.name)
-            self._set_runtime(
-                load_runtime(
-                    ckpt.location,
-                    self.backend_name,
-                    self.precision,
-                    ckpt=ckpt,
-                    component=self.name,
-                    id2label=self.id2label,
-                )
-            )
+            # One load even when several threads make the first call together: transformers'
+            # from_pretrained is not thread-safe. A module-level lock, because spaCy pipes are
+            # Cython classes whose pickling (spawned processes) copies every attribute.
+            with _LOAD_LOCK:
+                if self._runtime is None:
+                    ckpt = resolve_checkpoint(self.model_source, component=self.name)
+                    self._set_runtime(
+                        load_runtime(
+                            ckpt.location,
+                            self.backend_name,
+                            self.precision,
+                            ckpt=ckpt,
+                            component=self.name,
+                            id2label=self.id2label,
+                        )
+                    )
         assert self._runtime is not None
         return self._runtime
 
@@ -679,8 +694,14 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
             try:
                 self.set_annotations(docs, self.predict(docs))
                 yield from docs
-            except Exception as e:  # noqa: BLE001 - spaCy's error-handler protocol
-                error_handler(self.name, self, docs, e)
+            except Exception:  # noqa: BLE001
+                # Retry one Doc at a time, so one bad Doc never costs its batch-mates.
+                for doc in docs:
+                    try:
+                        self.set_annotations([doc], self.predict([doc]))
+                        yield doc
+                    except Exception as e:  # noqa: BLE001 - spaCy's error-handler protocol
+                        error_handler(self.name, self, [doc], e)
 
     def predict(self, docs: Iterable[Doc]) -> list[list[Prediction]]:
         """Entities ``(start, end, label, confidence)`` for each Doc."""
