@@ -1,0 +1,106 @@
+"""The benchmark script runs end to end and reports every variant (no speed is asserted).
+
+``scripts/benchmark.py --quick`` on a tiny random checkpoint, one repeat over 20 sentences. Without
+``../shared/data`` the script falls back to built-in sentences, so this runs on a fresh checkout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+VARIANTS = ["torch fp32", "torch bf16", "onnx fp32", "onnx int8", "HF pipeline (torch fp32)"]
+
+
+def _load_script() -> object:
+    spec = importlib.util.spec_from_file_location("nerzoo_benchmark", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["nerzoo_benchmark"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_backends_run_reports_every_variant(
+    tiny_model: Callable[..., Path], tmp_path: Path
+) -> None:
+    markdown = tmp_path / "bench.md"
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "backends",
+        "--quick",
+        "--model-dir",
+        str(tiny_model("distilbert")),
+        "--sentences",
+        "20",
+        "--repeats",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--markdown",
+        str(markdown),
+    ]
+    png = tmp_path / "bench.png"
+    if importlib.util.find_spec("matplotlib") is not None:
+        cmd += ["--png", str(png)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = proc.stdout
+    assert "words/s" in table and "peak RSS MB" in table
+    rows = [line for line in table.splitlines() if line.startswith("distilbert")]
+    assert [v for v in VARIANTS if any(f"  {v}  " in r for r in rows)] == VARIANTS
+    assert not any("failed" in r for r in rows)
+    text = markdown.read_text()
+    assert "| model | variant | words/s (median)" in text
+    for variant in VARIANTS:
+        assert f"| {variant} |" in text
+    assert "CPU:" in text and "Versions:" in text
+    assert "onnx int8 >= 3.5x torch fp32" in text  # targets are evaluated, whatever the outcome
+    if "--png" in cmd:
+        assert png.stat().st_size > 0
+
+
+def test_tables_and_targets_from_results() -> None:
+    bench = _load_script()
+    variant = bench.Variant  # type: ignore[attr-defined]
+    result = bench.Result  # type: ignore[attr-defined]
+
+    def res(name: str, seconds: float, network: float) -> object:
+        runs = [{"seconds": seconds, "network_s": network, "forward_calls": 1, "fill": 0.5}]
+        return result(variant("m", name, "nerzoo"), 1000, runs=runs, peak_rss_mb=100.0)
+
+    results = [
+        res("torch fp32", 1.0, 0.9),
+        res("onnx int8", 0.2, 0.19),
+        res("HF pipeline (torch fp32)", 2.0, 1.5),
+        result(variant("m", "onnx fp32", "nerzoo"), 1000, error="boom"),
+    ]
+    refs = ["torch fp32", "HF pipeline (torch fp32)"]
+    header = bench.table_header(refs)  # type: ignore[attr-defined]
+    rows = bench.table_rows(results, refs)  # type: ignore[attr-defined]
+    assert all(len(r) == len(header) for r in rows)
+    assert rows[1][2:6] == ["5,000", "5,000–5,000", "5.00x", "10.00x"]
+    assert rows[1][6:8] == ["95.0%", "5.0%"]
+    assert rows[3][2] == "failed"
+    targets = bench.check_backend_targets(results)  # type: ignore[attr-defined]
+    assert "m: onnx int8 >= 3.5x torch fp32: 5.00x, met" in targets
+    assert "m: torch fp32 >= 1.5x HF pipeline: 2.00x, met" in targets
+    assert any("outside-network" in t and "5.0%, met" in t for t in targets)
+    md = bench.render_markdown(header, rows)  # type: ignore[attr-defined]
+    assert md.count("\n") == len(rows) + 1
+
+
+@pytest.mark.parametrize("n", [3, 25])
+def test_sentences_fall_back_when_corpus_is_absent(tmp_path: Path, n: int) -> None:
+    bench = _load_script()
+    texts = bench.sentence_texts(tmp_path, n)  # type: ignore[attr-defined]
+    assert len(texts.texts) == n
+    assert texts.words == sum(len(t.split()) for t in texts.texts)
+    assert "not found" in texts.description
