@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, exporter, quantisation options), so that files in
 # users' caches made by an older version are not reused.
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
 DEFAULT_OPSET = 17
 CACHE_ENV = "SPACY_NERZOO_CACHE"
 # protobuf cannot hold a message over 2 GiB; bigger models would need ONNX external data files,
@@ -357,16 +357,67 @@ def _quantize(fp32: Path, int8: Path) -> None:
     (also quantising attention's activation x activation products) changed neither speed nor
     error, so the dynamic-mode default (constant weights only) stays, stated explicitly.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _quiet_preprocess_hint():
-        quantize_dynamic(
-            str(fp32),
-            str(int8),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            extra_options={"MatMulConstBOnly": True},
-        )
+    model = onnx.load(str(fp32))
+    if inline_weight_identities(model):
+        # Quantise the rewritten graph; a sibling temp file keeps the write atomic.
+        fp32 = int8.with_name(int8.name + ".inlined.onnx")
+        onnx.save(model, str(fp32))
+    try:
+        with _quiet_preprocess_hint():
+            quantize_dynamic(
+                str(fp32),
+                str(int8),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                extra_options={"MatMulConstBOnly": True},
+            )
+    finally:
+        if fp32.name.endswith(".inlined.onnx"):
+            fp32.unlink(missing_ok=True)
+
+
+def inline_weight_identities(model: Any) -> int:
+    """Feed weights to their consumers directly instead of through ``Identity`` nodes.
+
+    The TorchScript exporter writes a parameter that several modules share (ALBERT's one layer,
+    reused 12 times) once, and gives each use an ``Identity`` of it. ``quantize_dynamic`` only
+    quantises a MatMul whose weight is an initializer, so it left every ALBERT MatMul in fp32
+    (measured: int8 ran at 0.93x the fp32 ONNX model). Returns how many nodes were removed.
+    """
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    # Graph outputs and names read inside subgraphs (If/Loop bodies) keep their Identity.
+    keep_names = {out.name for out in graph.output} | _subgraph_inputs(graph)
+    alias = {
+        node.output[0]: node.input[0]
+        for node in graph.node
+        if node.op_type == "Identity"
+        and node.input[0] in weights
+        and node.output[0] not in keep_names
+    }
+    if not alias:
+        return 0
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in alias:
+                node.input[i] = alias[name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return len(alias)
+
+
+def _subgraph_inputs(graph: Any) -> set[str]:
+    names: set[str] = set()
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                names.update(i for n in sub.node for i in n.input)
+                names |= _subgraph_inputs(sub)
+    return names
 
 
 @contextlib.contextmanager

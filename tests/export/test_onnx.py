@@ -328,3 +328,25 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("SPACY_NERZOO_CACHE", str(tmp_path))
     assert export.onnx_cache_dir() == tmp_path / "onnx"
     assert export.onnx_cache_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def _float_weight_matmuls(path: Path) -> list[str]:
+    """MatMuls left in fp32 on a weight: an initializer, directly or through Identity nodes."""
+    graph = onnx.load(str(path)).graph
+    weights = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    source = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+    left = []
+    for node in graph.node:
+        if node.op_type == "MatMul":
+            b = node.input[1]
+            while b in source:
+                b = source[b]
+            if b in weights:
+                left.append(node.name)
+    return left
+
+
+def test_int8_quantises_every_weight_matmul(exported: dict[str, Path]) -> None:
+    # ALBERT's shared layer reaches its MatMuls through Identity nodes; they must not stay fp32.
+    assert _float_weight_matmuls(exported["fp32"])
+    assert _float_weight_matmuls(exported["int8"]) == []
