@@ -115,6 +115,16 @@ def limit_threads(nlp: Language, threads: int) -> None:
             torch.set_num_threads(threads)
 
 
+def limit_tokenizer_threads(threads: int) -> None:
+    """Cap Hugging Face tokenizers' batch-encoding pool too (one thread per core by default).
+
+    It is configured through the environment, which is process-wide: only the UDF calls this,
+    in a Spark Python worker (a process of its own) before the first document is tokenised.
+    """
+    os.environ["RAYON_NUM_THREADS"] = str(threads)  # read when the pool starts
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+
+
 def _set_onnx_threads(backend: OnnxBackend, threads: int) -> None:
     # onnxruntime fixes intra-op threads when a session is created, and the component creates its
     # backend with onnxruntime's default (one thread per core): rebuild the session from the
@@ -272,6 +282,7 @@ def annotate_batches(
     nlp: Language | None = None
     for batch in batches:
         if nlp is None:
+            limit_tokenizer_threads(settings.threads)
             nlp = get_pipeline(settings)
             limit_threads(nlp, settings.threads)  # a cached pipeline may have had other settings
         yield annotate_values(nlp, batch.tolist(), settings)

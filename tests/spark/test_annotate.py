@@ -41,6 +41,10 @@ from spacy_nerzoo.api import load  # noqa: E402
 from spacy_nerzoo.spark import ENTITY_TYPE, LOAD_LOG_ENV, TOKEN_TYPE, annotate  # noqa: E402
 from spacy_nerzoo.spark.worker import entity_structs, limit_threads, token_structs  # noqa: E402
 
+# pyspark 4.3 warns on every pandas UDF that pandas 3 is "not yet fully supported"; these tests
+# are what shows the path used here works with it.
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
+
 MODEL = "minilm_conll03"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spark_annotate.py"
 MARKER = "NERZOO_PLANTED_FAILURE"

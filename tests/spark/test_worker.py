@@ -7,6 +7,7 @@ costing its batch-mates, the per-process pipeline cache and the thread limit.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def test_pipeline_loads_once_per_process(
     fresh_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(LOAD_LOG_ENV, str(tmp_path))
+    for name in ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS"):  # restored after the test
+        monkeypatch.setenv(name, "")
     settings = WorkerSettings("minilm_conll03", batch_size=2, threads=1, output_tokens=True)
     batches = [pd.Series(["Angela Merkel visited Paris.", "Tim Cook"])] * 3
     for _ in range(2):  # two tasks in the same worker process
@@ -104,6 +107,9 @@ def test_pipeline_loads_once_per_process(
     assert records[0]["components"] == [
         {"name": "minilm_conll03", "backend": "onnx", "precision": "int8", "threads": 1}
     ]
+    assert (
+        os.environ["TOKENIZERS_PARALLELISM"] == "false" and os.environ["RAYON_NUM_THREADS"] == "1"
+    )
 
 
 def test_empty_partition_loads_nothing(fresh_cache: None) -> None:
