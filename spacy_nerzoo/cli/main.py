@@ -34,7 +34,7 @@ from ..data.converters import convert_cli, detect_format, docs_from_file
 from ..displacy import entity_labels, iter_html
 from ..errors import NerzooError
 from ..evaluation.conlleval import LabelLevel
-from ..evaluation.report import TypesOption, doc_tags, evaluate_docs, score_cli
+from ..evaluation.report import TypesOption, doc_tags, evaluate_docs, fresh_doc, score_cli
 
 # Failures with a message meant for users; anything else is a bug and says how to see more.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
@@ -471,16 +471,6 @@ def render(
     typer.echo(f"Wrote {count} document{'s' if count != 1 else ''} to {output}", err=True)
 
 
-def fresh_doc(gold: Doc, nlp: Language) -> Doc:
-    """A Doc with the gold words, spaces and sentence starts, and no entities, to predict on."""
-    return Doc(
-        nlp.vocab,
-        words=[t.text for t in gold],
-        spaces=[bool(t.whitespace_) for t in gold],
-        sent_starts=[t.is_sent_start for t in gold],
-    )
-
-
 def _gold_docs(path: Path, nlp: Language, label_level: LabelLevel) -> Iterator[Doc]:
     if path.suffix == ".spacy":
         return DocBin().from_disk(path).get_docs(nlp.vocab)
@@ -538,7 +528,7 @@ def evaluate(
     # Gold docs are read once and paired with predictions as they come; tee buffers only the
     # docs of the batch in flight.
     for_gold, for_pred = tee(_gold_docs(gold, nlp, level))
-    pred = nlp.pipe((fresh_doc(doc, nlp) for doc in for_pred), batch_size=batch_size)
+    pred = nlp.pipe((fresh_doc(doc, nlp.vocab) for doc in for_pred), batch_size=batch_size)
     report = evaluate_docs(
         for_gold, pred, scheme=_scheme(scheme, gold, nlp), types=chosen, label_level=level
     )

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, NamedTuple, cast
 import numpy as np
 import typer
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from ..choices import LevelChoice, SchemeChoice
 from .conlleval import (
@@ -347,6 +348,16 @@ def doc_tags(doc: Doc, *, scheme: Literal["iob", "io"] = "iob") -> list[str]:
             else:
                 tags[i] = f"{'B' if i == ent.start else 'I'}-{ent.label_}"
     return tags
+
+
+def fresh_doc(gold: Doc, vocab: Vocab) -> Doc:
+    """A Doc with the gold words, spaces and sentence starts, and no entities, to predict on."""
+    return Doc(
+        vocab,
+        words=[t.text for t in gold],
+        spaces=[bool(t.whitespace_) for t in gold],
+        sent_starts=[t.is_sent_start for t in gold],
+    )
 
 
 def _sentence_starts(doc: Doc) -> list[int]:

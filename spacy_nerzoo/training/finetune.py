@@ -1,23 +1,47 @@
-"""Fine-tune a BERT-style encoder for CoNLL-style NER with document-context windows.
+"""Fine-tune a BERT-style encoder for NER: CoNLL-2003 in document windows, Few-NERD by sentence.
 
-Why windows: a sentence read together with its neighbours in the same document is tagged better
-(measured: +1.5 valid F1 on CoNLL-2003), and the spaCy component reads whole documents in
-overlapping windows at inference. Re-encoding every sentence with its own context costs ~6x; instead
-each document's wordpiece stream is cut into windows of consecutive sentences (up to ``max_length``
-pieces with [CLS]/[SEP]) and the loss is taken on every word of the window, so each word is trained
-once per epoch, with context, at about the cost of plain sentence training.
+Two corpus formats (``--format``, detected from the training file by default):
 
-Validation uses the inference protocol of the component exactly (whole-document wordpiece stream,
-windows at arbitrary pieces with overlap ``stride``, each piece scored by the window where it is
-farthest from an edge, first wordpiece per word, Viterbi under IOB2 constraints), so the model is
-selected for the way it will be used. Test data is never read here: select on valid only.
+``conll03``
+    CoNLL-2003 column files: ``-DOCSTART-`` documents, IOB2 tags. A sentence read together with
+    its neighbours in the same document is tagged better (measured: +1.5 valid F1), and the spaCy
+    component reads whole documents in overlapping windows at inference. Re-encoding every
+    sentence with its own context costs ~6x; instead each document's wordpiece stream is cut into
+    windows of consecutive sentences (up to ``max_length`` pieces with [CLS]/[SEP]) and the loss
+    is taken on every word of the window, so each word is trained once per epoch, with context,
+    at about the cost of plain sentence training.
+``fewnerd``
+    Few-NERD ``token<TAB>label`` files: IO tags (``person-actor``, no prefixes), sentences in a
+    hashed order with no document structure. Each sentence is its own window (packing unrelated
+    sentences would add noise, not context); batches are bucketed by length, so short sentences
+    are not padded to long ones.
 
-The output is a plain ``BertForTokenClassification`` folder (``AutoModelForTokenClassification``
-loads it); ``config.nerzoo`` records the window length and stride used in training.
+Labels: CoNLL-2003's nine IOB2 tags in a fixed order (``LABELS``, the ids of the shipped model);
+otherwise ``O`` then the training data's tags, sorted (IO), or ``B-``/``I-`` per sorted type
+(IOB2). They are saved as ``config.id2label``/``label2id`` and ``config.nerzoo`` records the window
+length, stride and tag scheme. The component reads the scheme from the labels
+(``spacy_nerzoo.decoding.TagScheme``); the trainer checks that it reads the one recorded.
+
+Validation loads the checkpoint into the spaCy component and scores it with the project's
+conlleval (``spacy_nerzoo.evaluation``), as ``nerzoo evaluate CHECKPOINT DEV -c max_length=L -c
+stride=S`` does: the same windows, first-wordpiece pooling, constrained Viterbi (IOB2) or argmax
+with adjacent same-type tokens merged into one entity (IO, as Few-NERD's official evaluation),
+phrases counted per sentence. The dev F1 logged is therefore the number that command reports;
+Few-NERD runs also report coarse-type F1. Test data is never read here: select on dev only.
+
+Output: ``best/`` (selected on dev F1) and ``last/``, plain ``BertForTokenClassification``
+folders (``AutoModelForTokenClassification`` loads them), and ``metrics.json``. ``last/`` also
+holds the optimizer, scheduler, RNG states and the position in the epoch; it is written at the
+end of every epoch, every ``--save-every`` steps and when the run stops early (``--stop-after``,
+``--time-limit``), and replaced atomically, so a run killed at any moment continues with
+``--resume`` from its last checkpoint as if it had never stopped (same batches, dropout masks and
+learning rates).
 
 Usage::
 
     python -m spacy_nerzoo.training.finetune --train train.txt --dev valid.txt --output DIR
+    python -m spacy_nerzoo.training.finetune --format fewnerd --train train.txt --dev dev.txt \\
+        --output DIR --max-length 128 --batch-size 32 --epochs 2 --save-every 250 --resume
 """
 
 from __future__ import annotations
@@ -36,7 +60,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -47,9 +71,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from spacy_nerzoo.data.readers import Document, read_documents
+from spacy_nerzoo.data.readers import Document, read_documents  # noqa: E402
+from spacy_nerzoo.decoding import TagScheme  # noqa: E402
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
+    from spacy_nerzoo.evaluation.conlleval import ConllevalResult
 
 logger = logging.getLogger("spacy_nerzoo.training")
+
+Format = Literal["conll03", "fewnerd"]
+#: Tag scheme of each format, as ``TagScheme.from_labels`` names it.
+SCHEMES: dict[str, str] = {"conll03": "IOB2", "fewnerd": "IO"}
 
 #: Label set of CoNLL-2003 in IOB2; the order fixes the ids in the saved config.
 LABELS: tuple[str, ...] = (
@@ -64,6 +98,24 @@ LABELS: tuple[str, ...] = (
     "I-PER",
 )
 IGNORE_INDEX = -100
+# Sentences per tokenizer call when building windows (one call per sentence is ~3x slower).
+_TOKENIZE_CHUNK = 2048
+# Docs per ``nlp.pipe`` batch in validation: the component sorts a batch's windows by length.
+_EVAL_DOCS_PER_BATCH = 256
+# What a resumed run must share with the run that wrote the checkpoint (epochs and max_steps may
+# change: they only move the end of the schedule).
+_RESUME_KEYS = (
+    "format",
+    "base_model",
+    "lr",
+    "batch_size",
+    "max_length",
+    "seed",
+    "warmup",
+    "weight_decay",
+    "clip",
+    "bf16",
+)
 
 
 def default_base_model() -> str:
@@ -78,6 +130,53 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Corpus format and label set
+# --------------------------------------------------------------------------------------------------
+
+
+def resolve_format(fmt: str, path: str | Path) -> Format:
+    """``auto`` becomes the format of the file at ``path``; ``conll2003`` means ``conll03``."""
+    from spacy_nerzoo.data.converters import detect_format
+
+    if fmt == "auto":
+        return detect_format(path)
+    if fmt == "conll2003":
+        return "conll03"
+    if fmt not in SCHEMES:
+        raise ValueError(f"Unknown format {fmt!r}: choose auto, conll03 or fewnerd")
+    return fmt  # type: ignore[return-value]
+
+
+def label_set(docs: Iterable[Document], fmt: Format) -> tuple[str, ...]:
+    """The classifier's tags in id order, for the training data ``docs``.
+
+    CoNLL-2003 data whose tags are all among ``LABELS`` gets ``LABELS`` (the fixed ids of the
+    shipped model). Otherwise: ``O`` first, then the data's tags sorted (IO), or ``B-X``, ``I-X``
+    for each type ``X`` in sorted order (IOB2). The set must read as the format's scheme in
+    ``TagScheme`` (the component's reader), so a prefixed tag in IO data, or an ``E-``/``S-`` tag
+    in IOB2 data, is an error here rather than a silently different model.
+    """
+    tags = {t for doc in docs for t in doc.tags}
+    if fmt == "conll03" and tags <= set(LABELS):
+        return LABELS
+    if fmt == "fewnerd":
+        labels = ("O", *sorted(tags - {"O"}))
+    else:
+        odd = sorted(t for t in tags if t != "O" and t[:2] not in ("B-", "I-"))
+        if odd:
+            raise ValueError(f"IOB2 data has tags without a B-/I- prefix: {odd[:5]}")
+        types = sorted({t[2:] for t in tags if t != "O"})
+        labels = ("O", *(f"{prefix}-{typ}" for typ in types for prefix in "BI"))
+    scheme = TagScheme.from_labels(labels).name
+    if scheme != SCHEMES[fmt]:
+        raise ValueError(
+            f"The {fmt} training data's tags read as {scheme}, not {SCHEMES[fmt]} (first tags: "
+            f"{list(labels[1:6])}); check --format"
+        )
+    return labels
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,10 +197,12 @@ class Window:
 
 
 def _sentence_pieces(
-    tokenizer: Any, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
+    tokenizer: Any,
+    sentences: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]],
+    label2id: dict[str, int],
 ) -> list[tuple[list[int], list[int]]]:
     """Wordpieces and piece labels of each sentence (no special tokens)."""
-    label2id = {label: i for i, label in enumerate(LABELS)}
     if not sentences:
         return []
     enc = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
@@ -111,7 +212,13 @@ def _sentence_pieces(
         labels = []
         prev = None
         for wid in enc.word_ids(i):
-            labels.append(label2id[sent_tags[wid]] if wid is not None and wid != prev else -100)
+            if wid is not None and wid != prev:
+                tag = sent_tags[wid]
+                if tag not in label2id:
+                    raise ValueError(f"Tag {tag!r} is not among the labels {list(label2id)}")
+                labels.append(label2id[tag])
+            else:
+                labels.append(IGNORE_INDEX)
             prev = wid
         out.append((list(ids), labels))
     return out
@@ -134,28 +241,39 @@ def _split_long(
         yield ids, labels
 
 
-def build_windows(docs: Sequence[Document], tokenizer: Any, max_length: int) -> list[Window]:
+def build_windows(
+    docs: Sequence[Document], tokenizer: Any, max_length: int, labels: Sequence[str] = LABELS
+) -> list[Window]:
     """Pack each document's consecutive sentences greedily into windows of ``max_length`` pieces.
 
-    Windows never cross documents (context from another article would be noise); a sentence longer
-    than a window is split.
+    Windows never cross documents (context from another article would be noise), so Few-NERD,
+    read as one document per sentence, gets one window per sentence; a sentence longer than a
+    window is split.
     """
     size = max_length - 2
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    windows: list[Window] = []
-    for doc in docs:
-        sents = _sentence_pieces(
-            tokenizer, [s.words for s in doc.sentences], [s.tags for s in doc.sentences]
+    label2id = {label: i for i, label in enumerate(labels)}
+    sentences = [s for doc in docs for s in doc.sentences]
+    pieces: list[tuple[list[int], list[int]]] = []
+    for start in range(0, len(sentences), _TOKENIZE_CHUNK):
+        part = sentences[start : start + _TOKENIZE_CHUNK]
+        pieces += _sentence_pieces(
+            tokenizer, [s.words for s in part], [s.tags for s in part], label2id
         )
+    windows: list[Window] = []
+    first = 0
+    for doc in docs:
+        sents = pieces[first : first + len(doc.sentences)]
+        first += len(doc.sentences)
         cur_ids: list[int] = []
         cur_labels: list[int] = []
         for sent_ids, sent_labels in sents:
-            for ids, labels in _split_long(sent_ids, sent_labels, size):
+            for ids, piece_labels in _split_long(sent_ids, sent_labels, size):
                 if cur_ids and len(cur_ids) + len(ids) > size:
                     windows.append(Window(cur_ids, cur_labels))
                     cur_ids, cur_labels = [], []
                 cur_ids = cur_ids + ids
-                cur_labels = cur_labels + labels
+                cur_labels = cur_labels + piece_labels
         if cur_ids:
             windows.append(Window(cur_ids, cur_labels))
     return [
@@ -169,8 +287,9 @@ def make_batches(
 ) -> list[list[int]]:
     """Shuffled batches of similar-length windows.
 
-    Documents end in short windows; sorting within buckets of ``bucket`` batches cuts padding
-    (padding halves CPU throughput) while the order of batches stays random.
+    Documents end in short windows and Few-NERD sentences vary in length; sorting within buckets
+    of ``bucket`` batches cuts padding (padding halves CPU throughput) while the order of batches
+    stays random.
     """
     order = list(range(len(windows)))
     rng.shuffle(order)
@@ -181,6 +300,13 @@ def make_batches(
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+def padding_fill(windows: Sequence[Window], batches: Sequence[Sequence[int]]) -> float:
+    """Share of the padded batch tensors that holds real pieces (1.0: no padding at all)."""
+    real = sum(len(windows[i].input_ids) for b in batches for i in b)
+    padded = sum(len(b) * max(len(windows[i].input_ids) for i in b) for b in batches if b)
+    return real / padded if padded else 1.0
 
 
 def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
@@ -198,164 +324,69 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Inference protocol (mirrors the spaCy component) used for validation
+# Validation: the spaCy component and the project's conlleval, as ``nerzoo evaluate``
 # --------------------------------------------------------------------------------------------------
 
 
-def window_starts(n: int, size: int, stride: int) -> list[int]:
-    """Start offsets of windows of ``size`` pieces overlapping by ``stride`` over ``n`` pieces."""
-    if size <= stride:
-        raise ValueError(f"window size {size} must exceed stride {stride}")
-    starts = [0]
-    while starts[-1] + size < n:
-        starts.append(starts[-1] + size - stride)
-    return starts
+def read_gold(path: str | Path, fmt: Format, limit: int = 0) -> list[Doc]:
+    """Gold Docs of a dev file as the converters make them (``nerzoo convert``), ``limit`` first.
 
-
-def piece_sources(n: int, starts: Sequence[int], size: int) -> list[tuple[int, int]]:
-    """For each piece, ``(window index, offset in window)`` where it is farthest from an edge.
-
-    A piece near a window edge sees context on one side only; the overlap gives every piece a window
-    where it sits well inside.
+    One Doc per CoNLL-2003 document (sentence starts set) or per Few-NERD sentence.
     """
-    best: list[tuple[int, int, int]] = [(-1, -1, -1)] * n  # (distance, window, offset)
-    for w, s in enumerate(starts):
-        end = min(s + size, n)
-        for i in range(s, end):
-            dist = min(i - s, end - 1 - i)
-            if dist > best[i][0]:
-                best[i] = (dist, w, i - s)
-    return [(w, off) for _, w, off in best]
+    from itertools import islice
+
+    from spacy_nerzoo.data.converters import docs_from_file
+
+    return list(islice(docs_from_file(path, format=fmt), limit or None))
 
 
-def allowed_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """IOB2 constraints: ``I-X`` may only follow ``B-X`` or ``I-X``, and never start a sequence."""
-    k = len(labels)
-    start = np.array([not lab.startswith("I-") for lab in labels])
-    trans = np.ones((k, k), dtype=bool)
-    for j, lab in enumerate(labels):
-        if lab.startswith("I-"):
-            typ = lab[2:]
-            for i, prev in enumerate(labels):
-                trans[i, j] = prev in (f"B-{typ}", f"I-{typ}")
-    return start, trans
-
-
-def viterbi_iob2(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
-    """Best IOB2-valid tag sequence for per-word log-probabilities ``scores`` (words x labels)."""
-    n = scores.shape[0]
-    if n == 0:
-        return []
-    start, trans = allowed_transitions(labels)
-    neg = -1e9
-    trans_pen = np.where(trans, 0.0, neg)
-    delta = scores[0] + np.where(start, 0.0, neg)
-    back = np.zeros((n, len(labels)), dtype=np.int64)
-    for t in range(1, n):
-        cand = delta[:, None] + trans_pen  # prev x cur
-        back[t] = cand.argmax(axis=0)
-        delta = cand.max(axis=0) + scores[t]
-    path = [int(delta.argmax())]
-    for t in range(n - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return [labels[i] for i in reversed(path)]
-
-
-@torch.inference_mode()
-def predict_documents(
-    model: Any,
-    tokenizer: Any,
-    docs: Sequence[Sequence[str]],
-    max_length: int,
-    stride: int,
-    batch_size: int = 32,
-    bf16: bool = False,
-) -> list[list[str]]:
-    """Tag the words of each document with the component's inference protocol."""
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    size = max_length - 2
-    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    streams = []  # per doc: (piece ids, word ids, starts)
-    jobs = []  # (doc index, window index, ids with specials)
-    for d, words in enumerate(docs):
-        if words:
-            enc = tokenizer(list(words), is_split_into_words=True, add_special_tokens=False)
-            ids, wids = enc["input_ids"], enc.word_ids()
-        else:
-            ids, wids = [], []
-        starts = window_starts(len(ids), size, stride) if ids else []
-        streams.append((ids, wids, starts))
-        for w, s in enumerate(starts):
-            jobs.append((d, w, [cls_id, *ids[s : s + size], sep_id]))
-    # Sort by length so batches carry little padding.
-    order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][2]))
-    results: dict[tuple[int, int], np.ndarray] = {}
-    was_training = model.training
-    model.eval()
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
-    for b in range(0, len(order), batch_size):
-        batch = [jobs[j] for j in order[b : b + batch_size]]
-        n = max(len(x[2]) for x in batch)
-        ids_t = torch.full((len(batch), n), pad_id, dtype=torch.long)
-        mask_t = torch.zeros((len(batch), n), dtype=torch.long)
-        for i, (_, _, x) in enumerate(batch):
-            ids_t[i, : len(x)] = torch.tensor(x)
-            mask_t[i, : len(x)] = 1
-        with ctx:
-            logits = model(input_ids=ids_t, attention_mask=mask_t).logits
-        logp = torch.log_softmax(logits.float(), dim=-1).numpy()
-        for i, (d, w, x) in enumerate(batch):
-            results[(d, w)] = logp[i, 1 : len(x) - 1]
-    model.train(was_training)
-
-    out: list[list[str]] = []
-    o_only = np.full(len(labels), -1e4)
-    o_only[labels.index("O")] = 0.0
-    for d, words in enumerate(docs):
-        ids, wids, starts = streams[d]
-        word_scores = np.tile(o_only, (len(words), 1))  # words without pieces: O
-        seen = set()
-        for p, (w, off) in enumerate(piece_sources(len(ids), starts, size)):
-            wid = wids[p]
-            if wid is not None and wid not in seen:  # first wordpiece of each word
-                seen.add(wid)
-                word_scores[wid] = results[(d, w)][off]
-        out.append(viterbi_iob2(word_scores, labels))
-    return out
+def _percent(result: ConllevalResult) -> dict[str, Any]:
+    p, r, f = result.overall.percentages()
+    per_type = {
+        name: dict(zip(("p", "r", "f1"), counts.percentages(), strict=True))
+        for name, counts in sorted(result.types.items())
+    }
+    return {"p": p, "r": r, "f1": f, "per_type": per_type}
 
 
 def evaluate(
-    model: Any,
-    tokenizer: Any,
-    docs: Sequence[Document],
+    checkpoint: str | Path,
+    gold: Sequence[Doc],
+    *,
+    fmt: Format,
     max_length: int,
-    stride: int,
+    stride: int | None,
     batch_size: int = 32,
     bf16: bool = False,
 ) -> dict[str, Any]:
-    """Entity-level P/R/F1 (seqeval, strict-free conlleval-style) on decoded tags, in percent."""
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    """Phrase-level P/R/F1 in percent of the checkpoint on ``gold``, overall and per type.
 
-    pred = predict_documents(
-        model, tokenizer, [d.words for d in docs], max_length, stride, batch_size, bf16
+    The checkpoint runs in the ``token_classifier`` component (torch, fp32 or bf16) on fresh Docs
+    with the gold words and sentence starts, and is scored by ``evaluate_docs``, the code behind
+    ``nerzoo evaluate``. Few-NERD scores also hold ``coarse``: the same predictions scored by
+    coarse type (``person-actor`` -> ``person``, adjacent same-coarse tokens forming one entity).
+    """
+    from spacy_nerzoo.api import load
+    from spacy_nerzoo.evaluation.report import evaluate_docs, fresh_doc
+
+    nlp = load(
+        str(checkpoint),
+        max_length=max_length,
+        stride=stride,
+        batch_size=batch_size,
+        precision="bf16" if bf16 else "fp32",
     )
-    gold = [d.tags for d in docs]
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    per_type = {
-        k: {"p": 100 * v["precision"], "r": 100 * v["recall"], "f1": 100 * v["f1-score"]}
-        for k, v in report.items()
-        if "avg" not in k
-    }
-    return {
-        "p": 100 * precision_score(gold, pred, zero_division=0),
-        "r": 100 * recall_score(gold, pred, zero_division=0),
-        "f1": 100 * f1_score(gold, pred, zero_division=0),
-        "per_type": per_type,
-    }
+    pred = list(nlp.pipe((fresh_doc(d, nlp.vocab) for d in gold), batch_size=_EVAL_DOCS_PER_BATCH))
+    scheme: Literal["iob", "io"] = "io" if SCHEMES[fmt] == "IO" else "iob"
+    scores = _percent(evaluate_docs(gold, pred, scheme=scheme).phrase)
+    if fmt == "fewnerd":
+        coarse = evaluate_docs(gold, pred, scheme=scheme, label_level="coarse")
+        scores["coarse"] = _percent(coarse.phrase)
+    return scores
 
 
 # --------------------------------------------------------------------------------------------------
-# Training
+# Checkpoints
 # --------------------------------------------------------------------------------------------------
 
 
@@ -389,23 +420,122 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
     )
 
 
-def _save_model(model: Any, tokenizer: Any, folder: Path, info: dict[str, Any]) -> None:
-    """Save a self-contained HF folder; write to a temp dir first so a crash never leaves half."""
+def _staging(folder: Path) -> Path:
+    """An empty ``FOLDER.tmp`` to write a new version of ``folder`` into."""
     tmp = folder.with_name(folder.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _replace(tmp: Path, folder: Path) -> None:
+    """Put the complete folder ``tmp`` in place of ``folder``.
+
+    Two renames, with the previous version kept as ``FOLDER.old`` in between: a kill at any
+    moment leaves a complete version under ``folder`` or ``FOLDER.old`` (``_recover`` takes it).
+    """
+    old = folder.with_name(folder.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _recover(folder: Path) -> None:
+    """Restore ``FOLDER.old`` if a kill came between the two renames of ``_replace``."""
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and old.exists():
+        old.rename(folder)
+
+
+def _write_model(model: Any, tokenizer: Any, folder: Path, info: dict[str, Any]) -> Path:
+    """A self-contained HF folder, staged: ``folder`` is replaced by ``_replace`` once complete."""
+    tmp = _staging(folder)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "nerzoo_training.json").write_text(json.dumps(info, indent=2))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    return tmp
+
+
+def _rng_states() -> dict[str, Any]:
+    """Python's and NumPy's global RNG states as JSON (torch's is saved as a tensor)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, np.asarray(keys).tolist(), pos, has_gauss, cached],
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def _save_checkpoint(
+    folder: Path,
+    model: Any,
+    tokenizer: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+    info: dict[str, Any],
+) -> None:
+    """Everything ``--resume`` needs, written to a staging folder and swapped in (see ``_replace``).
+
+    ``trainer_state.json`` is written last: a folder without it is never used.
+    """
+    tmp = _write_model(model, tokenizer, folder, info)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    torch.save(torch.get_rng_state(), tmp / "torch_rng.pt")
+    (tmp / "rng.json").write_text(json.dumps(_rng_states()))
+    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    _replace(tmp, folder)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
+
+
+def _check_resume(saved: dict[str, Any] | None, now: dict[str, Any], last_dir: Path) -> None:
+    """Refuse to continue a checkpoint made with other data or another recipe."""
+    if not saved:  # written before settings were recorded
+        return
+    diffs = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
+    diffs += [
+        k
+        for k in ("train", "dev")
+        if k in saved and Path(saved[k]).resolve() != Path(now[k]).resolve()
+    ]
+    if diffs:
+        detail = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in diffs)
+        raise ValueError(
+            f"--resume: {last_dir} was trained with other settings ({detail}); resume with the "
+            "same settings, or start afresh with another --output"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------
+
+
+def _stop_reason(args: argparse.Namespace, run_steps: int, t_start: float) -> str | None:
+    """Why this run should stop now (saving ``last`` to resume later), if it should."""
+    if args.stop_after and run_steps >= args.stop_after:
+        return f"--stop-after {args.stop_after} steps"
+    if args.time_limit and time.time() - t_start >= 60 * args.time_limit:
+        return f"--time-limit {args.time_limit:g} min"
+    return None
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -421,38 +551,56 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     set_seed(args.seed)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    last_dir, best_dir = out / "last", out / "best"
+    last_dir, best_dir, candidate_dir = out / "last", out / "best", out / "candidate"
     base = args.base_model or default_base_model()
     stride = args.stride if args.stride is not None else args.max_length // 4
+    fmt = resolve_format(args.format, args.train)
+    scheme = SCHEMES[fmt]
 
+    _recover(last_dir)
+    _recover(best_dir)
     resume = args.resume and (last_dir / "trainer_state.json").exists()
+    hparams = {k: v for k, v in vars(args).items()}
+    hparams.update(base_model=base, stride=stride, format=fmt)
+    state: dict[str, Any] = {}
+    if resume:
+        state = json.loads((last_dir / "trainer_state.json").read_text())
+        _check_resume(state.get("hyperparameters"), hparams, last_dir)
     src = str(last_dir) if resume else base
     tokenizer = AutoTokenizer.from_pretrained(src)
     if not tokenizer.is_fast:
         raise ValueError(f"{src}: a fast tokenizer is needed (word_ids)")
+    train_docs = read_documents(args.train)
+    labels = label_set(train_docs, fmt)
+    if resume:
+        saved = json.loads((last_dir / "config.json").read_text())["id2label"]
+        if [saved[str(i)] for i in range(len(saved))] != list(labels):
+            raise ValueError(f"--resume: {last_dir} has other labels than the training data")
     model = AutoModelForTokenClassification.from_pretrained(
         src,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     if args.max_length > model.config.max_position_embeddings:
         raise ValueError(
             f"--max-length exceeds the encoder's {model.config.max_position_embeddings}"
         )
-    model.config.nerzoo = {"max_length": args.max_length, "stride": stride}
+    model.config.nerzoo = {"max_length": args.max_length, "stride": stride, "tag_scheme": scheme}
 
-    train_docs = read_documents(args.train)
-    dev_docs = read_documents(args.dev)
-    windows = build_windows(train_docs, tokenizer, args.max_length)
+    dev_docs = read_gold(args.dev, fmt, args.eval_limit)
+    windows = build_windows(train_docs, tokenizer, args.max_length, labels)
     n_pieces = sum(len(w.input_ids) for w in windows)
     steps_per_epoch = math.ceil(len(windows) / args.batch_size)
     total_steps = args.epochs * steps_per_epoch
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     logger.info(
-        "train: %d docs -> %d windows (%d pieces, %.1f%% fill), %d steps/epoch, %d steps; "
-        "dev: %d docs",
+        "%s (%s, %d labels) train: %d docs -> %d windows (%d pieces, %.1f%% of max_length), "
+        "%d steps/epoch, %d steps; dev: %d docs",
+        fmt,
+        scheme,
+        len(labels),
         len(train_docs),
         len(windows),
         n_pieces,
@@ -466,47 +614,97 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(args.warmup * total_steps), total_steps
     )
-    hparams = {k: v for k, v in vars(args).items()}
-    hparams.update(base_model=base, stride=stride)
+    task = {
+        "conll03": "CoNLL-2003 English NER, document-context windows, selected on valid",
+        "fewnerd": "Few-NERD fine-grained NER (IO tags), one sentence per window, selected on dev",
+    }[fmt]
     metrics: dict[str, Any] = {
-        "task": "CoNLL-2003 English NER, document-context windows, selected on valid",
+        "task": task,
         "hyperparameters": hparams,
         "seed": args.seed,
         "precision": "bf16 autocast, fp32 master weights (AdamW)" if args.bf16 else "fp32",
-        "labels": list(LABELS),
+        "format": fmt,
+        "tag_scheme": scheme,
+        "labels": list(labels),
         "versions": _versions(),
         "n_train_windows": len(windows),
         "n_train_pieces": n_pieces,
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
+        "n_dev_docs": len(dev_docs),
         "epochs": [],
         "best": None,
     }
-    start_epoch, step, prior_wall = 0, 0, 0.0
+    start_epoch, start_batch, step, prior_wall = 0, 0, 0, 0.0
+    ep_loss, ep_n, ep_time = 0.0, 0, 0.0
     if resume:
-        state = json.loads((last_dir / "trainer_state.json").read_text())
         optimizer.load_state_dict(torch.load(last_dir / "optimizer.pt", weights_only=True))
         scheduler.load_state_dict(torch.load(last_dir / "scheduler.pt", weights_only=True))
-        torch.set_rng_state(torch.load(last_dir / "torch_rng.pt", weights_only=True))
         start_epoch, step = state["epoch"], state["step"]
+        start_batch = state.get("batch", 0)
+        ep_loss, ep_n = state.get("epoch_loss", 0.0), state.get("epoch_steps", 0)
+        ep_time = state.get("epoch_train_time_s", 0.0)
         metrics["epochs"], metrics["best"] = state["epochs"], state["best"]
         prior_wall = state.get("wall_time_s", 0.0)
-        logger.info("resumed from %s at epoch %d, step %d", last_dir, start_epoch, step)
+        logger.info(
+            "resumed from %s at epoch %d, batch %d, step %d",
+            last_dir,
+            start_epoch + 1,
+            start_batch,
+            step,
+        )
+
+    def save_last(epoch_done: int, batch: int, valid: dict[str, Any] | None) -> None:
+        t0 = time.time()
+        wall = prior_wall + time.time() - t_start
+        resume_state = {
+            "epoch": epoch_done,  # completed epochs
+            "batch": batch,  # batches of the next epoch already trained
+            "step": step,
+            "epoch_loss": ep_loss,
+            "epoch_steps": ep_n,
+            "epoch_train_time_s": ep_time,
+            "epochs": metrics["epochs"],
+            "best": metrics["best"],
+            "wall_time_s": wall,
+            "hyperparameters": hparams,
+        }
+        info = {"epoch": epoch_done, "batch": batch, "step": step, "valid": valid}
+        _save_checkpoint(last_dir, model, tokenizer, optimizer, scheduler, resume_state, info)
+        metrics["wall_time_s"] = round(wall, 1)
+        _write_json(out / "metrics.json", metrics)
+        logger.info("checkpoint at step %d -> %s (%.1f s)", step, last_dir, time.time() - t0)
+
+    # Restored last, just before the loop, so nothing between can draw from them.
+    if resume:
+        torch.set_rng_state(torch.load(last_dir / "torch_rng.pt", weights_only=True))
+        if (last_dir / "rng.json").exists():
+            _set_rng_states(json.loads((last_dir / "rng.json").read_text()))
 
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else nullcontext()
     model.train()
     run_steps, run_t0 = 0, time.time()
     eval_time = 0.0
+    stop: str | None = None
     for epoch in range(start_epoch, args.epochs):
         if step >= total_steps:
             break
         t_epoch = time.time()
         # Per-epoch seed: the same batches whether or not the run was resumed.
         batches = make_batches(windows, args.batch_size, random.Random(args.seed * 1000 + epoch))
-        loss_sum, loss_n, ep_loss, ep_n = 0.0, 0, 0.0, 0
+        first = start_batch if epoch == start_epoch else 0
+        if first == 0:
+            ep_loss, ep_n, ep_time = 0.0, 0, 0.0
+            logger.info(
+                "epoch %d: %d batches, %.1f%% of the padded tensors are real pieces",
+                epoch + 1,
+                len(batches),
+                100 * padding_fill(windows, batches),
+            )
+        loss_sum, loss_n = 0.0, 0
         t_log = time.time()
-        for batch_idx in batches:
-            inputs = collate([windows[i] for i in batch_idx], tokenizer.pad_token_id)
+        for b in range(first, len(batches)):
+            inputs = collate([windows[i] for i in batches[b]], tokenizer.pad_token_id)
             with autocast:
                 loss = model(**inputs).loss
             loss.backward()
@@ -543,18 +741,31 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 loss_sum, loss_n, t_log = 0.0, 0, time.time()
             if step >= total_steps:
                 break
-        train_time = time.time() - t_epoch
+            if b + 1 < len(batches):  # at an epoch's end, the epoch checkpoint follows
+                stop = _stop_reason(args, run_steps, t_start)
+                if stop or (args.save_every and step % args.save_every == 0):
+                    ep_time += time.time() - t_epoch
+                    t_epoch = time.time()
+                    save_last(epoch, b + 1, None)
+                    if stop:
+                        break
+        if stop:
+            break
+        ep_time += time.time() - t_epoch
         t_eval = time.time()
-        scores = evaluate(
-            model,
-            tokenizer,
-            dev_docs,
-            args.max_length,
-            stride,
-            args.eval_batch_size,
-            args.eval_bf16,
-        )
-        model.train()
+        _replace(_write_model(model, tokenizer, candidate_dir, {}), candidate_dir)
+        # Loading the copy must not draw from the RNG that drives dropout.
+        with torch.random.fork_rng(devices=[]):
+            scores = evaluate(
+                candidate_dir,
+                dev_docs,
+                fmt=fmt,
+                max_length=args.max_length,
+                stride=stride,
+                batch_size=args.eval_batch_size,
+                bf16=args.eval_bf16,
+            )
+        torch.set_num_threads(args.threads)
         this_eval = time.time() - t_eval
         eval_time += this_eval
         record = {
@@ -562,55 +773,52 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "step": step,
             "train_loss": ep_loss / max(ep_n, 1),
             "valid": scores,
-            "train_time_s": round(train_time, 1),
+            "train_time_s": round(ep_time, 1),
             "eval_time_s": round(this_eval, 1),
         }
         metrics["epochs"].append(record)
         improved = metrics["best"] is None or scores["f1"] > metrics["best"]["f1"]
+        coarse = f" (coarse F1 {scores['coarse']['f1']:.2f})" if "coarse" in scores else ""
         logger.info(
-            "epoch %d done: valid P %.2f R %.2f F1 %.2f%s | train %.0f s, eval %.0f s, loss %.4f",
+            "epoch %d done: dev P %.2f R %.2f F1 %.2f%s%s | train %.0f s, eval %.0f s, loss %.4f",
             epoch + 1,
             scores["p"],
             scores["r"],
             scores["f1"],
+            coarse,
             " (best)" if improved else "",
-            train_time,
+            ep_time,
             this_eval,
             record["train_loss"],
         )
-        wall = prior_wall + time.time() - t_start
-        metrics["wall_time_s"] = round(wall, 1)
         if improved:
             metrics["best"] = {"epoch": epoch + 1, "step": step, "f1": scores["f1"]}
-            _save_model(
-                model,
-                tokenizer,
-                best_dir,
-                {"epoch": epoch + 1, "valid": scores, "hyperparameters": hparams},
-            )
-        _save_model(model, tokenizer, last_dir, {"epoch": epoch + 1, "valid": scores})
-        torch.save(optimizer.state_dict(), last_dir / "optimizer.pt")
-        torch.save(scheduler.state_dict(), last_dir / "scheduler.pt")
-        torch.save(torch.get_rng_state(), last_dir / "torch_rng.pt")
-        _write_json(
-            last_dir / "trainer_state.json",
-            {
-                "epoch": epoch + 1,
-                "step": step,
-                "epochs": metrics["epochs"],
-                "best": metrics["best"],
-                "wall_time_s": wall,
-            },
-        )
-        _write_json(out / "metrics.json", metrics)
+            if "coarse" in scores:
+                metrics["best"]["coarse_f1"] = scores["coarse"]["f1"]
+            info = {"epoch": epoch + 1, "valid": scores, "hyperparameters": hparams}
+            (candidate_dir / "nerzoo_training.json").write_text(json.dumps(info, indent=2))
+            _replace(candidate_dir, best_dir)
+        else:
+            shutil.rmtree(candidate_dir)
+        save_last(epoch + 1, 0, scores)
+        stop = _stop_reason(args, run_steps, t_start)
+        if stop:
+            break
     metrics["wall_time_s"] = round(prior_wall + time.time() - t_start, 1)
+    if stop and step < total_steps:
+        metrics["stopped"] = {"reason": stop, "step": step}
+        _write_json(out / "metrics.json", metrics)
+        logger.info("stopped (%s) at step %d/%d; continue with --resume", stop, step, total_steps)
+        return metrics
+    metrics.pop("stopped", None)
     metrics["finished"] = True
     _write_json(out / "metrics.json", metrics)
+    best = metrics["best"]
     logger.info(
-        "done in %s; best valid F1 %.2f at epoch %d -> %s",
+        "done in %s; best dev F1 %.2f at epoch %d -> %s",
         _fmt_time(metrics["wall_time_s"]),
-        metrics["best"]["f1"],
-        metrics["best"]["epoch"],
+        best["f1"] if best else float("nan"),
+        best["epoch"] if best else 0,
         best_dir,
     )
     return metrics
@@ -622,11 +830,17 @@ def _fmt_time(seconds: float) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options; defaults are the recipe of the built-in MiniLM model."""
+    """Command-line options; defaults are the recipe of the built-in MiniLM CoNLL-2003 model."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--train", required=True, help="CoNLL-format training file")
-    p.add_argument("--dev", required=True, help="CoNLL-format validation file (model selection)")
+    p.add_argument("--train", required=True, help="training file (CoNLL-2003 or Few-NERD)")
+    p.add_argument("--dev", required=True, help="validation file, same format (model selection)")
     p.add_argument("--output", required=True, help="output folder (best/, last/, metrics.json)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "conll03", "conll2003", "fewnerd"],
+        help="corpus format (auto: detected from --train)",
+    )
     p.add_argument("--base-model", default=None, help="encoder folder (default: packaged MiniLM)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -646,8 +860,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--eval-bf16", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--eval-batch-size", type=int, default=32)
+    p.add_argument(
+        "--eval-limit", type=int, default=0, help="validate on the first N dev docs; 0 = all"
+    )
     p.add_argument("--log-every", type=int, default=20, help="steps between log lines")
-    p.add_argument("--max-steps", type=int, default=0, help="stop early (tests, timing); 0 = off")
+    p.add_argument(
+        "--max-steps", type=int, default=0, help="end training early (tests, timing); 0 = off"
+    )
+    p.add_argument(
+        "--save-every", type=int, default=0, help="also checkpoint last/ every N steps; 0 = off"
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="checkpoint and stop after N steps of this run (schedule unchanged); 0 = off",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=0,
+        help="checkpoint and stop after this many minutes of this run; 0 = off",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
     return p.parse_args(argv)
 

