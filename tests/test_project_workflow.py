@@ -1,7 +1,7 @@
 """The spaCy project workflow's commands, run on tiny data in a temporary project directory.
 
-train-minilm and export-minilm are left out: they take minutes and would replace the shipped
-model; the trainer and the exporter have their own tests.
+The train and export commands (CoNLL-2003 and Few-NERD) are left out: they take minutes to hours
+and would replace the shipped models; the trainer and the exporter have their own tests.
 """
 
 from __future__ import annotations
@@ -66,3 +66,26 @@ def test_workflow_commands_on_tiny_data(tmp_path):
     assert "<mark" in (project / "outputs" / "minilm_conll03.html").read_text(encoding="utf8")
     run(project, "package", data.parent)
     assert list((project / "packages").rglob("*.whl"))
+
+
+def test_convert_fewnerd_on_tiny_data(tmp_path):
+    """The Few-NERD commands start from convert-fewnerd: one Doc per sentence, IO runs merged."""
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "project.yml", project / "project.yml")
+    data = tmp_path / "data" / "fewnerd"
+    data.mkdir(parents=True)
+    rows = ["Tom\tperson-actor", "Hanks\tperson-actor", "visited\tO", "New\tlocation-GPE"]
+    tiny = "\n".join([*rows, "York\tlocation-GPE", "", "Hi\tO", ""])
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.txt").write_text(tiny, encoding="utf8")
+    run(project, "convert-fewnerd", data.parent)
+    docs = list(DocBin().from_disk(project / "corpus" / "fewnerd-test.spacy").get_docs(Vocab()))
+    assert len(docs) == 2
+    assert [(e.text, e.label_) for e in docs[0].ents] == [
+        ("Tom Hanks", "person-actor"),
+        ("New York", "location-GPE"),
+    ]
