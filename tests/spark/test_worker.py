@@ -1,4 +1,4 @@
-"""The worker side of Spark annotation, in-process: no JVM needed, so these always run.
+"""The worker side of Spark annotation, in-process: no JVM needed, so these run without Java.
 
 What a row's value becomes (text or error), the one-by-one retry that keeps a bad document from
 costing its batch-mates, the per-process pipeline cache and the thread limit.
@@ -16,9 +16,11 @@ import pytest
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_nerzoo.api import load
-from spacy_nerzoo.spark import worker
-from spacy_nerzoo.spark.worker import (
+pytest.importorskip("pyspark", reason="pyspark is not installed (the spark extra)")
+
+from spacy_nerzoo.api import load  # noqa: E402
+from spacy_nerzoo.spark import worker  # noqa: E402
+from spacy_nerzoo.spark.worker import (  # noqa: E402
     LOAD_LOG_ENV,
     WorkerSettings,
     annotate_batches,
