@@ -13,6 +13,7 @@ byte-level BPE), so our windows are cut in wordpieces instead: no input is ever 
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,19 +38,35 @@ class DocEncoding:
 def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     """The words the model sees (every non-whitespace token) and their token indices.
 
-    Whitespace tokens are never shown to the model and never part of an entity. Reads token
-    attributes in bulk with ``to_array``: creating a ``Token`` object per token was the largest
-    cost outside the network. Lowercasing is per word: it can change a string's length.
+    Whitespace tokens are never shown to the model and never part of an entity. See
+    :func:`batch_words`, which this is for a batch of one Doc.
     """
-    if not len(doc):
-        return [], np.zeros(0, np.int64)
-    # LOWER is the lexeme's text.lower(), exactly what lowercasing each word gives; reading
-    # strings by id avoids doc.text, which is rebuilt token by token.
-    attrs = doc.to_array([IS_SPACE, LOWER if lowercase else ORTH])
-    index = np.flatnonzero(attrs[:, 0] == 0).astype(np.int64)
-    strings = doc.vocab.strings
-    words = [strings[h] for h in attrs[index, 1].tolist()]
+    words, index, _ = batch_words([doc], lowercase)
     return words, index
+
+
+def batch_words(docs: Sequence[Doc], lowercase: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """:func:`model_words` for a batch: the words of all Docs one after another, the batch-level
+    index of each word's token (Doc ``d``'s tokens are numbered from the number of tokens before
+    it), and where each Doc's words start (``n_docs + 1`` offsets).
+
+    Reads token attributes in bulk with ``to_array``, and filters them for the whole batch at
+    once: creating a ``Token`` object per token, and then a few small arrays per Doc, were the
+    largest costs outside the network. LOWER is the lexeme's ``text.lower()``, exactly what
+    lowercasing each word gives (per word: it can change a string's length), and reading strings
+    by id avoids ``doc.text``, which is rebuilt token by token.
+    """
+    attr = LOWER if lowercase else ORTH
+    arrays = [doc.to_array([IS_SPACE, attr]) for doc in docs]
+    attrs = np.concatenate(arrays) if arrays else np.zeros((0, 2), np.uint64)
+    word_token = np.flatnonzero(attrs[:, 0] == 0).astype(np.int64)
+    hashes = attrs[word_token, 1].tolist()
+    word_offsets = np.searchsorted(word_token, _offsets([len(a) for a in arrays]))
+    bounds = word_offsets.tolist()
+    words: list[str] = []
+    for d, doc in enumerate(docs):
+        words.extend(map(doc.vocab.strings.__getitem__, hashes[bounds[d] : bounds[d + 1]]))
+    return words, word_token, word_offsets.astype(np.int64)
 
 
 _RAW: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -74,39 +91,108 @@ def raw_tokenizer(tokenizer: Any) -> Any | None:
     return _RAW[tokenizer]
 
 
-def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> list[DocEncoding]:
-    """Tokenize a batch of Docs into wordpieces in one call to the (Rust) fast tokenizer."""
-    prepared = [model_words(doc, lowercase) for doc in docs]
-    non_empty = [i for i, (words, _) in enumerate(prepared) if words]
-    result = [DocEncoding(np.zeros(0, np.int64), np.zeros(0, np.int64), len(doc)) for doc in docs]
-    if not non_empty:
-        return result
-    batch = [prepared[i][0] for i in non_empty]
+@dataclass
+class BatchEncoding:
+    """The wordpieces of a batch of Docs in one set of arrays, so per-Doc work runs once per batch.
+
+    Doc ``d`` owns pieces ``piece_offsets[d]:piece_offsets[d + 1]`` and, in ``piece_token``,
+    batch-level token indices ``token_offsets[d]:token_offsets[d + 1]`` (its own token index plus
+    ``token_offsets[d]``). With tokens numbered across the batch, pooling the pieces of all Docs
+    is one :func:`pool_pieces` call: no group of pieces spans two Docs.
+    """
+
+    piece_ids: np.ndarray  # (n_pieces,) int64, without special tokens
+    piece_token: np.ndarray  # (n_pieces,) int64 batch-level token index, non-decreasing
+    piece_offsets: np.ndarray  # (n_docs + 1,) int64
+    token_offsets: np.ndarray  # (n_docs + 1,) int64
+
+    def __len__(self) -> int:
+        return len(self.piece_offsets) - 1
+
+    def doc(self, d: int) -> DocEncoding:
+        """Doc ``d``'s encoding (views of the batch's arrays), its token indices its own."""
+        a, b = int(self.piece_offsets[d]), int(self.piece_offsets[d + 1])
+        first = int(self.token_offsets[d])
+        return DocEncoding(
+            self.piece_ids[a:b],
+            self.piece_token[a:b] - first,
+            int(self.token_offsets[d + 1]) - first,
+        )
+
+
+def _offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """``[0, c0, c0 + c1, ...]``: where each of consecutive runs of ``counts`` items starts."""
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def encode_batch(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> BatchEncoding:
+    """Tokenize a batch of Docs into wordpieces (:func:`word_pieces`), in one set of arrays.
+
+    The pieces of all Docs are read into NumPy at once: converting them Doc by Doc (a few small
+    arrays each) cost more than the tokenizer itself on sentence-length Docs.
+    """
+    words, word_token, word_offsets = batch_words(docs, lowercase)
+    pieces = word_pieces(tokenizer, words)
+    counts = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(counts.sum()))
+    return BatchEncoding(
+        ids,
+        np.repeat(word_token, counts),
+        _offsets(counts)[word_offsets],
+        _offsets([len(doc) for doc in docs]),
+    )
+
+
+_PIECES: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, ...]]] = weakref.WeakKeyDictionary()
+# Words whose pieces are kept per tokenizer; the cache starts again when it would grow past this.
+MAX_CACHED_WORDS = 100_000
+
+
+def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[Sequence[int]]:
+    """The wordpiece ids of each word (no special tokens), as the model's tokenizer splits it.
+
+    For a fast tokenizer this is exactly what encoding the words as one pre-split input gives
+    (``tokenizer(words, is_split_into_words=True)``): in that mode the Rust tokenizer normalises,
+    pre-tokenizes and splits every word on its own, so a word's pieces never depend on its
+    neighbours. That makes a cache of words seen before exact, and it is kept per tokenizer:
+    most words of running text recur, and the Rust tokenizer's per-word cost was the largest one
+    outside the network. A tokenizer with BPE dropout (random splits) is not cached. Slow
+    tokenizers have no ``word_ids()``: they encode word by word (correct, just slower).
+    """
     backend = raw_tokenizer(tokenizer)
-    if backend is not None:
-        for i, enc in zip(
-            non_empty,
-            backend.encode_batch(batch, is_pretokenized=True, add_special_tokens=False),
-            strict=True,
-        ):
-            word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids], np.int64)
-            ids = np.asarray(enc.ids, np.int64)
-            keep = word_ids >= 0
-            result[i] = DocEncoding(ids[keep], prepared[i][1][word_ids[keep]], len(docs[i]))
-    else:
-        # Slow tokenizers have no word_ids(): encode word by word (correct, just slower).
-        for i in non_empty:
-            words, index = prepared[i]
-            ids: list[int] = []
-            owner: list[int] = []
-            for w, tok_i in zip(words, index, strict=True):
-                pieces = tokenizer(w, add_special_tokens=False)["input_ids"]
-                ids.extend(pieces)
-                owner.extend([int(tok_i)] * len(pieces))
-            result[i] = DocEncoding(
-                np.asarray(ids, np.int64), np.asarray(owner, np.int64), len(docs[i])
-            )
-    return result
+    if backend is None:
+        return [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
+    random = bool(getattr(backend.model, "dropout", None))
+    cache = {} if random else _PIECES.setdefault(tokenizer, {})
+    found = [cache.get(w) for w in words]
+    missing = [w for w, p in zip(words, found, strict=True) if p is None]
+    if not missing:
+        return found  # type: ignore[return-value]
+    if not random:
+        missing = list(dict.fromkeys(missing))
+    encs = backend.encode_batch(
+        [[w] for w in missing], is_pretokenized=True, add_special_tokens=False
+    )
+    # A piece with no word would be a special token, if the tokenizer added one anyway.
+    new = [
+        tuple(i for i, w in zip(enc.ids, enc.word_ids, strict=True) if w is not None)
+        for enc in encs
+    ]
+    if random:
+        return list(new)  # nothing was cached: every word was missing, in order
+    computed = dict(zip(missing, new, strict=True))
+    if len(cache) + len(computed) > MAX_CACHED_WORDS:
+        cache.clear()
+    cache.update(computed)
+    return [computed[w] if p is None else p for w, p in zip(words, found, strict=True)]
+
+
+def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> list[DocEncoding]:
+    """Tokenize a batch of Docs into wordpieces (:func:`encode_batch`), one encoding per Doc."""
+    batch = encode_batch(tokenizer, docs, lowercase)
+    return [batch.doc(d) for d in range(len(batch))]
 
 
 def plan_windows(n_pieces: int, window: int, stride: int) -> list[tuple[int, int]]:
@@ -139,6 +225,105 @@ def best_window(n_pieces: int, windows: Sequence[tuple[int, int]]) -> tuple[np.n
         best_w[s:e][better] = w
     offsets = np.arange(n_pieces) - np.asarray([s for s, _ in windows], np.int64)[best_w]
     return best_w, offsets
+
+
+@dataclass
+class BatchWindows:
+    """The windows of every Doc of a :class:`BatchEncoding`, and where each piece is read.
+
+    Windows are listed Doc by Doc, each Doc's as :func:`plan_windows` cuts them, in batch-level
+    pieces; ``best`` and ``offset`` are :func:`best_window`'s answer for every piece (``best``
+    numbering the batch's windows).
+    """
+
+    starts: np.ndarray  # (n_windows,) int64 first piece of each window
+    ends: np.ndarray  # (n_windows,) int64
+    best: np.ndarray  # (n_pieces,) int64 the window each piece is read from
+    offset: np.ndarray  # (n_pieces,) int64 the piece's position in that window
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.ends - self.starts
+
+    def rows(self, order: np.ndarray) -> np.ndarray:
+        """Each piece's row in the windows' outputs (pieces only) concatenated in ``order``."""
+        lengths = self.lengths[order]
+        first = np.empty(len(order), np.int64)
+        first[order] = _offsets(lengths)[:-1]
+        return first[self.best] + self.offset
+
+
+def plan_batch_windows(batch: BatchEncoding, window: int, stride: int) -> BatchWindows:
+    """:func:`plan_windows` and :func:`best_window` for every Doc of a batch.
+
+    A Doc that fits one window (nearly always, for sentences) needs no per-Doc work: its one
+    window is all its pieces, each read at its own position. Only longer Docs are planned one by
+    one.
+    """
+    counts = np.diff(batch.piece_offsets)
+    if len(counts):
+        plan_windows(0, window, stride)  # the same error as plan_windows for bad settings
+    n_pieces = int(batch.piece_offsets[-1])
+    n_windows = (counts > 0).astype(np.int64)
+    long_docs = np.flatnonzero(counts > window).tolist()
+    plans = {d: plan_windows(int(counts[d]), window, stride) for d in long_docs}
+    for d, plan in plans.items():
+        n_windows[d] = len(plan)
+    first_window = _offsets(n_windows)
+    starts = np.repeat(batch.piece_offsets[:-1], n_windows)
+    ends = np.repeat(batch.piece_offsets[1:], n_windows)
+    doc_of = np.repeat(np.arange(len(counts)), counts)
+    best = first_window[doc_of]
+    offset = np.arange(n_pieces, dtype=np.int64) - batch.piece_offsets[doc_of]
+    for d, plan in plans.items():
+        w0, p0 = int(first_window[d]), int(batch.piece_offsets[d])
+        local = np.asarray(plan, np.int64)
+        starts[w0 : w0 + len(plan)] = p0 + local[:, 0]
+        ends[w0 : w0 + len(plan)] = p0 + local[:, 1]
+        which, off = best_window(int(counts[d]), plan)
+        best[p0 : p0 + len(off)] = w0 + which
+        offset[p0 : p0 + len(off)] = off
+    return BatchWindows(starts, ends, best, offset)
+
+
+def pad_windows(
+    piece_ids: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    prefix: np.ndarray,
+    suffix: np.ndarray,
+    pad_id: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs for the windows ``piece_ids[starts[i]:ends[i]]``: ids and attention mask.
+
+    Each row is ``prefix + window + suffix`` (the model's special tokens), right-padded with
+    ``pad_id`` to the longest row; built with a few array operations, not one per row.
+    """
+    n_prefix = len(prefix)
+    lengths = ends - starts
+    span = int(lengths.max()) if len(lengths) else 0
+    width = n_prefix + span + len(suffix)
+    ids = np.full((len(lengths), width), pad_id, np.int64)
+    ids[:, :n_prefix] = prefix
+    inside = np.arange(span) < lengths[:, None]
+    ids[:, n_prefix : n_prefix + span][inside] = piece_ids[
+        (starts[:, None] + np.arange(span))[inside]
+    ]
+    rows = np.arange(len(lengths))
+    for k, token in enumerate(suffix.tolist()):
+        ids[rows, n_prefix + lengths + k] = token
+    mask = np.arange(width) < (n_prefix + lengths + len(suffix))[:, None]
+    return ids, mask.astype(np.int64)
+
+
+def window_pieces(logits: np.ndarray, lengths: np.ndarray, n_prefix: int) -> np.ndarray:
+    """The outputs of the windows' pieces from padded ``(rows, width, ...)`` model outputs,
+    concatenated row by row (special tokens and padding left out)."""
+    if not len(lengths):
+        return logits[:0, 0]
+    span = int(lengths.max())
+    inside = np.arange(span) < lengths[:, None]
+    return logits[:, n_prefix : n_prefix + span][inside]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -63,6 +63,16 @@ class TagScheme:
         return sorted({t for t in self.types if t})
 
     @cached_property
+    def tag_arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per tag id: a mask for each prefix letter, and the index of its type in
+        ``entity_types`` (-1 for O); what :func:`chunk_flat` reads."""
+        prefixes = np.asarray(self.prefixes)
+        by_letter = {letter: prefixes == letter for letter in "BIESO"}
+        types = self.entity_types
+        type_index = np.asarray([types.index(t) if t else -1 for t in self.types], np.int64)
+        return by_letter, type_index
+
+    @cached_property
     def masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``transitions()``, computed once per scheme."""
         return self.transitions()
@@ -140,41 +150,110 @@ def viterbi_batch(
 ) -> np.ndarray:
     """``viterbi`` for a padded batch ``(batch, time, tags)`` of sequences of ``lengths``.
 
-    One NumPy step per position for the whole batch instead of per sequence: the per-call
-    overhead of a Python loop over every token of every Doc dominated decoding.
+    Positions past a row's length are 0 in the result. See :func:`viterbi_flat`.
     """
     b, t, c = log_probs.shape
+    lengths = np.asarray(lengths, np.int64)
+    inside = np.arange(t) < lengths[:, None]
     path = np.zeros((b, t), np.int64)
-    if b == 0 or t == 0:
-        return path
-    neg = np.float32(-1e30)
-    # Floor scores well above the -1e30 of disallowed moves: an allowed tag whose probability
-    # underflowed to 0 (log -inf) must still beat a disallowed one.
-    log_probs = np.maximum(log_probs, np.log(_MIN_PROB))
-    trans_w = np.where(trans, np.float32(0), neg)[None]
-    score = np.where(start, log_probs[:, 0], neg)
-    back = np.zeros((b, t, c), np.int64)
-    rows = np.arange(b)
-    for i in range(1, t):
-        cand = score[:, :, None] + trans_w
-        best = cand.argmax(axis=1)
-        new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + log_probs[:, i]
-        active = (i < lengths)[:, None]
-        score = np.where(active, new, score)
-        back[:, i] = best
-    last = np.where(end, score, neg).argmax(axis=1)
-    path[rows, np.maximum(lengths - 1, 0)] = last
-    for i in range(t - 1, 0, -1):
-        inside = i < lengths
-        prev = back[rows, i, path[rows, i]]
-        path[inside, i - 1] = prev[inside]
+    path[inside] = viterbi_flat(log_probs[inside], _offsets(lengths), start, trans, end)
     return path
 
 
+def viterbi_flat(
+    log_probs: np.ndarray,
+    offsets: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    end: np.ndarray,
+) -> np.ndarray:
+    """``viterbi`` for sequences laid end to end: sequence ``d`` is
+    ``log_probs[offsets[d]:offsets[d + 1]]``. Returns their tags, laid out the same way.
+
+    One NumPy step per position for all sequences at once instead of per sequence: the per-call
+    overhead of a Python loop over every token of every Doc dominated decoding. The scores are
+    rearranged time-major, longest sequence first, so the sequences still running at step ``i``
+    are the first ``running[i]`` and their scores one contiguous block: each step works on views,
+    and no work or memory goes to padding.
+    """
+    n, c = log_probs.shape
+    lengths = np.diff(offsets)
+    order = np.argsort(-lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    by_length = lengths[order]
+    if not len(order):
+        return np.zeros(n, np.int64)
+    # running[i]: how many sequences are longer than i; block i of the time-major layout.
+    running = np.searchsorted(-by_length, -np.arange(by_length[0]), side="left")
+    block = _offsets(running)
+    seq = np.repeat(np.arange(len(order)), by_length)
+    time = np.arange(len(seq)) - np.repeat(_offsets(by_length)[:-1], by_length)
+    source = np.repeat(offsets[order], by_length) + time
+    where = block[time] + seq  # each token's column in the time-major layout
+    # Tags along the first axis: the maximum over previous tags is then an element-wise maximum
+    # of long rows, not one small reduction per sequence and tag.
+    emissions = np.empty((c, len(seq)), np.result_type(log_probs.dtype, np.float32))
+    # Floor scores well above the -1e30 of disallowed moves: an allowed tag whose probability
+    # underflowed to 0 (log -inf) must still beat a disallowed one.
+    emissions[:, where] = np.maximum(log_probs[source], np.log(_MIN_PROB)).T
+    neg = np.float32(-1e30)
+    trans_w = np.where(trans, np.float32(0), neg)  # [prev, next]
+    score = np.where(start[:, None], emissions[:, : running[0]], neg)
+    # The scores after every step: back-pointers are recomputed from them for the one tag the
+    # best path takes, rather than stored for every tag.
+    history = np.empty_like(score, shape=emissions.shape)
+    history[:, : running[0]] = score
+    bounds, running_ = block.tolist(), running.tolist()
+    for i in range(1, len(running_)):
+        k, at = running_[i], bounds[i]
+        cand = score[:, None, :k] + trans_w[:, :, None]  # [prev, next, sequence]
+        score[:, :k] = cand.max(axis=0) + emissions[:, at : at + k]
+        history[:, at : at + k] = score[:, :k]
+    path = np.zeros(len(seq), np.int64)
+    last = np.where(end[:, None], score, neg).argmax(axis=0)
+    path[block[by_length - 1] + np.arange(len(order))] = last
+    for i in range(len(running_) - 1, 0, -1):
+        k, at, before = running_[i], bounds[i], bounds[i - 1]
+        cand = history[:, before : before + k] + trans_w[:, path[at : at + k]]  # [prev, sequence]
+        path[before : before + k] = cand.argmax(axis=0)
+    tags = np.zeros(n, np.int64)
+    tags[source] = path[where]
+    return tags
+
+
 _MIN_PROB = np.float32(1e-30)
-# Upper bound on batch x length cells per batched Viterbi call, so one long Doc in a batch of
-# short ones does not inflate the padded arrays.
-_MAX_CELLS = 1 << 18
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """``[0, l0, l0 + l1, ...]``: where each of consecutive runs of ``lengths`` items starts."""
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+def decode_flat(
+    token_probs: np.ndarray,
+    forced_outside: np.ndarray,
+    offsets: np.ndarray,
+    scheme: TagScheme,
+    mode: Decoding,
+) -> np.ndarray:
+    """Tags for the tokens of several Docs laid end to end (see ``decode``).
+
+    Doc ``d`` is ``token_probs[offsets[d]:offsets[d + 1]]``; each is decoded on its own, but
+    every step runs once for the batch (see :func:`viterbi_flat`).
+    """
+    if mode not in ("viterbi", "argmax"):
+        raise ValueError(f"Unknown decoding {mode!r}: choose 'viterbi' or 'argmax'")
+    probs = np.array(token_probs)
+    if forced_outside.any():
+        probs[forced_outside] = 0.0
+        probs[forced_outside, scheme.outside] = 1.0
+    # With no constraints (IO tags) the best path is the per-token argmax.
+    if mode == "argmax" or scheme.name == "IO":
+        return probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
+    log_probs = np.log(np.maximum(probs, _MIN_PROB))
+    return viterbi_flat(log_probs, offsets, *scheme.masks)
 
 
 def decode_batch(
@@ -183,42 +262,17 @@ def decode_batch(
     scheme: TagScheme,
     mode: Decoding,
 ) -> list[np.ndarray]:
-    """Tags for several Docs from pooled probabilities (see ``decode``)."""
+    """Tags for several Docs from pooled probabilities (see ``decode`` and ``decode_flat``)."""
     if mode not in ("viterbi", "argmax"):
         raise ValueError(f"Unknown decoding {mode!r}: choose 'viterbi' or 'argmax'")
-    probs = []
-    for p, forced in zip(token_probs, forced_outside, strict=True):
-        p = p.copy()
-        if forced.any():
-            p[forced] = 0.0
-            p[forced, scheme.outside] = 1.0
-        probs.append(p)
-    # With no constraints (IO tags) the best path is the per-token argmax.
-    if mode == "argmax" or scheme.name == "IO":
-        return [p.argmax(axis=1) if len(p) else np.zeros(0, np.int64) for p in probs]
-    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(probs)
-    order = sorted(range(len(probs)), key=lambda i: len(probs[i]))
-    group: list[int] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        width = len(probs[group[-1]])
-        padded = np.zeros((len(group), width, len(scheme.prefixes)), np.float32)
-        lengths = np.asarray([len(probs[i]) for i in group], np.int64)
-        for row, i in enumerate(group):
-            padded[row, : len(probs[i])] = np.log(np.maximum(probs[i], _MIN_PROB))
-        paths = viterbi_batch(padded, lengths, *scheme.masks)
-        for row, i in enumerate(group):
-            out[i] = paths[row, : lengths[row]]
-        group.clear()
-
-    for i in order:
-        if group and (len(group) + 1) * len(probs[i]) > _MAX_CELLS:
-            flush()
-        group.append(i)
-    flush()
-    return out
+    if not token_probs:
+        return []
+    offsets = _offsets(np.asarray([len(p) for p in token_probs], np.int64))
+    n_tags = len(scheme.prefixes)
+    flat = np.concatenate([np.reshape(p, (len(p), n_tags)) for p in token_probs])
+    forced = np.concatenate([np.asarray(f, bool) for f in forced_outside]).reshape(-1)
+    tags = decode_flat(flat, forced, offsets, scheme, mode)
+    return np.split(tags, offsets[1:-1])
 
 
 def decode(
@@ -232,12 +286,59 @@ def decode(
     return tags, chunk(tags.tolist(), scheme)
 
 
+def chunk_flat(
+    tags: np.ndarray, offsets: np.ndarray, scheme: TagScheme
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``chunk`` for the tags of several Docs laid end to end, with array operations.
+
+    Doc ``d`` is ``tags[offsets[d]:offsets[d + 1]]``. Returns each entity's start and end
+    (exclusive) as positions in ``tags`` and its type as an index into ``scheme.entity_types``,
+    Docs in order. The same rules as ``chunk`` (the reference, kept for its readability), read
+    for all positions at once: an entity is open before position ``i`` exactly when tag ``i - 1``
+    is not O, so it closes at ``i`` when ``i`` ends or starts one, or ends the Doc.
+    """
+    by_letter, type_of = scheme.tag_arrays
+
+    def is_(letters: str) -> np.ndarray:
+        mask = by_letter[letters[0]]
+        for letter in letters[1:]:
+            mask = mask | by_letter[letter]
+        return mask
+
+    tags = np.asarray(tags, np.int64)
+    # The tag before each position; a Doc's first token follows an O (as in ``chunk``).
+    prev = np.empty_like(tags)
+    prev[1:] = tags[:-1]
+    prev[offsets[:-1][offsets[:-1] < len(tags)]] = scheme.outside
+    t, prev_t = type_of[tags], type_of[prev]
+    inside, prev_inside = ~is_("O")[tags], ~is_("O")[prev]
+    type_change = prev_t != t
+    ends = is_("ES")[prev] | (is_("BI")[prev] & is_("BSO")[tags]) | (prev_inside & type_change)
+    starts = is_("BS")[tags] | (is_("ESO")[prev] & is_("IE")[tags]) | (inside & type_change)
+    begin = np.flatnonzero(starts & inside)
+    last = offsets[1:][np.diff(offsets) > 0] - 1
+    end = np.sort(np.r_[np.flatnonzero(prev_inside & (ends | starts)), last[inside[last]] + 1])
+    return begin, end, t[begin]
+
+
+def mean_tag_probs(
+    token_probs: np.ndarray, tags: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Mean probability of the chosen tags over each span ``starts[i]:ends[i]`` (non-empty,
+    sorted, disjoint), summed in float64: the confidence of each entity."""
+    if not len(starts):
+        return np.zeros(0, np.float32)
+    chosen = np.zeros(len(tags) + 1)  # one more: reduceat needs every end to be an index
+    chosen[:-1] = token_probs[np.arange(len(tags)), tags]
+    bounds = np.empty(2 * len(starts), np.int64)
+    bounds[0::2] = starts
+    bounds[1::2] = ends
+    sums = np.add.reduceat(chosen, bounds)[0::2]
+    return (sums / (ends - starts)).astype(np.float32)
+
+
 def entity_confidences(token_probs: np.ndarray, tags: np.ndarray, ents: list[Entity]) -> np.ndarray:
     """Mean probability of the chosen tags over each entity's tokens."""
-    if not ents:
-        return np.zeros(0, np.float32)
-    chosen = token_probs[np.arange(len(tags)), tags] if len(tags) else np.zeros(0)
-    cums = np.concatenate([[0.0], np.cumsum(chosen, dtype=np.float64)])
     starts = np.fromiter((s for s, _, _ in ents), np.int64, len(ents))
     ends = np.fromiter((e for _, e, _ in ents), np.int64, len(ents))
-    return ((cums[ends] - cums[starts]) / (ends - starts)).astype(np.float32)
+    return mean_tag_probs(token_probs, tags, starts, ends)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from spacy.tokens import Doc, Span, SpanGroup
@@ -42,12 +43,36 @@ def write_predictions(
     # Reading doc.ents walks every token; skip it when no token carries an entity annotation.
     if overwrite_ents or not doc.has_annotation("ENT_IOB"):
         kept: list[Span] = []
-        new = spans
+        new, new_scores = spans, scores
     else:
         kept = list(doc.ents)
         taken = {i for ent in kept for i in range(ent.start, ent.end)}
-        new = [sp for sp in spans if not any(i in taken for i in range(sp.start, sp.end))]
-    doc.ents = sorted(kept + new, key=lambda sp: sp.start)
-    by_span = {(sp.start, sp.end, sp.label_): c for sp, c in zip(spans, scores, strict=True)}
-    for ent in new:
-        ent._.set(CONFIDENCE_ATTR, by_span[(ent.start, ent.end, ent.label_)])
+        free = [not any(i in taken for i in range(sp.start, sp.end)) for sp in spans]
+        new = [sp for sp, ok in zip(spans, free, strict=True) if ok]
+        new_scores = [c for c, ok in zip(scores, free, strict=True) if ok]
+    # What the doc.ents setter does, without first copying every Span (order does not matter).
+    doc.set_ents(kept + new)
+    if _confidence_in_user_data():
+        for ent, conf in zip(new, new_scores, strict=True):
+            doc.user_data[("._.", CONFIDENCE_ATTR, ent.start_char, ent.end_char)] = conf
+    else:
+        for ent, conf in zip(new, new_scores, strict=True):
+            ent._.set(CONFIDENCE_ATTR, conf)
+
+
+@functools.cache
+def _confidence_in_user_data() -> bool:
+    """Whether ``span._.confidence = x`` stores ``doc.user_data[("._.", "confidence",
+    span.start_char, span.end_char)] = x``, as every spaCy 3 release does.
+
+    If so, confidences are written there directly: going through ``span._`` builds an
+    ``Underscore`` object per entity, which cost as much as setting ``doc.ents``. Checked once,
+    on a throwaway Doc, so that a spaCy keying extension values differently gets ``span._``.
+    """
+    from spacy.vocab import Vocab
+
+    register_extensions()
+    doc = Doc(Vocab(), words=["a", "b", "c"])
+    span = Span(doc, 1, 3)
+    span._.set(CONFIDENCE_ATTR, 0.5)
+    return doc.user_data == {("._.", CONFIDENCE_ATTR, span.start_char, span.end_char): 0.5}

@@ -41,12 +41,15 @@ from thinc.api import ArgsKwargs, Model, Optimizer, get_array_module
 
 from ..alignment import (
     Alignment,
-    DocEncoding,
     best_window,
+    encode_batch,
     encode_docs,
+    pad_windows,
+    plan_batch_windows,
     plan_windows,
     pool_pieces,
     softmax,
+    window_pieces,
 )
 from ..backends.base import Backend, BackendName, Precision, check_precision
 from ..backends.loading import (
@@ -57,7 +60,7 @@ from ..backends.loading import (
     resolve_checkpoint,
 )
 from ..catalogue import ZOO, ZooEntry
-from ..decoding import Decoding, TagScheme, chunk, decode_batch, entity_confidences
+from ..decoding import Decoding, TagScheme, chunk_flat, decode_flat, mean_tag_probs
 from ..errors import ModelLoadError
 from ..serialization import FolderBytesMixin
 from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
@@ -704,75 +707,74 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
                         error_handler(self.name, self, [doc], e)
 
     def predict(self, docs: Iterable[Doc]) -> list[list[Prediction]]:
-        """Entities ``(start, end, label, confidence)`` for each Doc."""
+        """Entities ``(start, end, label, confidence)`` for each Doc.
+
+        The whole batch of Docs is handled as one set of arrays (:class:`BatchEncoding`): its
+        windows run sorted by length, each piece's logits are read from its best window, and
+        softmax, pooling, decoding and chunking run once for the batch, not once per Doc. With
+        a small network and sentence-length Docs, per-Doc NumPy calls cost as much as the
+        network.
+        """
         docs = list(docs)
         rt = self.runtime
-        encodings = encode_docs(rt.tokenizer, docs, lowercase=not self.case_sensitive)
+        batch = encode_batch(rt.tokenizer, docs, lowercase=not self.case_sensitive)
         window = self.max_length - rt.n_special
-        stride = self.effective_stride(window)
-        plans = [plan_windows(len(enc.piece_ids), window, stride) for enc in encodings]
-        jobs = [(d, w) for d, plan in enumerate(plans) for w in range(len(plan))]
-        logits: dict[tuple[int, int], np.ndarray] = {}
+        windows = plan_batch_windows(batch, window, self.effective_stride(window))
+        lengths = windows.lengths
         # Sort by length so each forward pass pads as little as possible.
-        jobs.sort(key=lambda j: plans[j[0]][j[1]][1] - plans[j[0]][j[1]][0])
-        for batch in minibatch(jobs, size=self.batch_size):
-            pieces = [encodings[d].piece_ids[slice(*plans[d][w])] for d, w in batch]
-            out = self._forward(pieces)
-            for (d, w), x, p in zip(batch, out, pieces, strict=True):
-                logits[(d, w)] = x[len(rt.prefix) : len(rt.prefix) + len(p)]
-        pooled = [
-            self._pool_doc(doc, enc, plans[d], logits, d)
-            for d, (doc, enc) in enumerate(zip(docs, encodings, strict=True))
-        ]
-        scheme = rt.scheme
-        all_tags = decode_batch(
-            [p for p, _ in pooled], [~h for _, h in pooled], scheme, self.decoding
-        )
-        return [self._entities(p, tags) for (p, _), tags in zip(pooled, all_tags, strict=True)]
-
-    def _forward(self, pieces: list[np.ndarray]) -> np.ndarray:
-        return self.runtime.backend.predict(*self._pad(pieces))
+        order = np.argsort(lengths, kind="stable")
+        outputs = [np.zeros((0, len(rt.scheme.prefixes)), np.float32)]
+        for at in range(0, len(order), self.batch_size):
+            run = order[at : at + self.batch_size]
+            logits = rt.backend.predict(
+                *pad_windows(
+                    batch.piece_ids,
+                    windows.starts[run],
+                    windows.ends[run],
+                    rt.prefix,
+                    rt.suffix,
+                    rt.pad_id,
+                )
+            )
+            outputs.append(window_pieces(logits, lengths[run], len(rt.prefix)))
+        pieces = np.concatenate(outputs)[windows.rows(order)]
+        piece_probs = softmax(pieces.astype(np.float32, copy=False))
+        n_tokens = int(batch.token_offsets[-1])
+        token_probs, has = pool_pieces(piece_probs, batch.piece_token, n_tokens, self.alignment)
+        offsets = batch.token_offsets
+        tags = decode_flat(token_probs, ~has, offsets, rt.scheme, self.decoding)
+        return self._entities(token_probs, tags, offsets)
 
     def _pad(self, pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Wordpiece ids with the model's special tokens, right-padded, and the attention mask."""
         rt = self.runtime
-        width = max(len(p) for p in pieces) + rt.n_special
-        ids = np.full((len(pieces), width), rt.pad_id, np.int64)
-        mask = np.zeros((len(pieces), width), np.int64)
-        for row, p in enumerate(pieces):
-            seq = np.concatenate([rt.prefix, p, rt.suffix])
-            ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
-        return ids, mask
+        lengths = np.asarray([len(p) for p in pieces], np.int64)
+        ends = np.cumsum(lengths)
+        flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        return pad_windows(flat, ends - lengths, ends, rt.prefix, rt.suffix, rt.pad_id)
 
-    def _pool_doc(
-        self,
-        doc: Doc,
-        enc: DocEncoding,
-        plan: list[tuple[int, int]],
-        logits: dict[tuple[int, int], np.ndarray],
-        d: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Token probabilities of one Doc, each piece scored in its best window."""
-        n_labels = len(self.runtime.scheme.prefixes)
-        n_pieces = len(enc.piece_ids)
-        if n_pieces:
-            which, offset = best_window(n_pieces, plan)
-            stacked = np.concatenate([logits[(d, w)] for w in range(len(plan))])
-            starts = np.cumsum([0] + [e - s for s, e in plan[:-1]])
-            piece_probs = softmax(stacked[starts[which] + offset].astype(np.float32))
-        else:
-            piece_probs = np.zeros((0, n_labels), np.float32)
-        return pool_pieces(piece_probs, enc.piece_token, len(doc), self.alignment)
-
-    def _entities(self, token_probs: np.ndarray, tags: np.ndarray) -> list[Prediction]:
-        ents = chunk(tags.tolist(), self.runtime.scheme)
-        confidences = entity_confidences(token_probs, tags, ents).tolist()
-        result = []
-        for (s, e, typ), conf in zip(ents, confidences, strict=True):
-            label = self._map_label(typ)
-            if self.labels_filter is None or label in self.labels_filter:
-                result.append((s, e, label, conf))
+    def _entities(
+        self, token_probs: np.ndarray, tags: np.ndarray, offsets: np.ndarray
+    ) -> list[list[Prediction]]:
+        """Each Doc's entities from the tags of a batch (Doc ``d``: ``offsets[d]:offsets[d+1]``)."""
+        scheme = self.runtime.scheme
+        starts, ends, types = chunk_flat(tags, offsets, scheme)
+        confidences = mean_tag_probs(token_probs, tags, starts, ends).tolist()
+        doc_of = np.searchsorted(offsets, starts, side="right") - 1
+        first = offsets[doc_of]
+        labels = [self._map_label(t) for t in scheme.entity_types]
+        keep = [self.labels_filter is None or lab in self.labels_filter for lab in labels]
+        result: list[list[Prediction]] = [[] for _ in range(len(offsets) - 1)]
+        for d, s, e, typ, conf in zip(
+            doc_of.tolist(),
+            (starts - first).tolist(),
+            (ends - first).tolist(),
+            types.tolist(),
+            confidences,
+            strict=True,
+        ):
+            if keep[typ]:
+                result[d].append((s, e, labels[typ], conf))
         return result
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Any) -> None:
