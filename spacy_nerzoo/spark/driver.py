@@ -33,7 +33,7 @@ from .worker import (
 try:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
     from pyspark.sql.types import (
         ArrayType,
         BinaryType,
@@ -112,7 +112,7 @@ def check_config(model: str, config: Mapping[str, Any]) -> None:
     if source.factory is None:
         return
     _check_keys(dict(config), source.factory, f"'{source.factory}'")
-    defaults = Language.get_factory_meta(source.factory).default_config
+    defaults = Language.get_factory_meta(source.factory).default_config or {}
     if "backend" in defaults:
         backend = config.get("backend", defaults["backend"])
         check_precision(str(backend), str(config.get("precision", defaults["precision"])))
@@ -201,7 +201,9 @@ def annotate(
     def nerzoo(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         return annotate_batches(batches, settings)
 
-    udf = pandas_udf(nerzoo, result_type(output_tokens)).asNondeterministic()  # type: ignore[call-overload]
+    # pyspark's overloads do not cover Iterator[Series] -> Iterator[DataFrame] with a struct type.
+    udf = pandas_udf(nerzoo, result_type(output_tokens))  # type: ignore[call-overload]
+    udf = udf.asNondeterministic()
     result = F.col(_RESULT)
     internal = [ENTITIES, *([TOKENS] if output_tokens else []), ERROR]
     columns = [result.getField(f).alias(name) for f, name in zip(internal, outputs, strict=True)]

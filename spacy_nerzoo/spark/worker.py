@@ -30,7 +30,6 @@ from typing import Any
 import pandas as pd
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import minibatch
 
 from ..api import chunk_rows, load, token_rows
 from ..backends.onnx_backend import OnnxBackend
@@ -255,8 +254,8 @@ def annotate_values(
         else:
             todo.append((i, text))
     nlp.max_length = max(nlp.max_length, settings.max_chars)  # our limit is the one that applies
-    for chunk in minibatch(todo, size=settings.batch_size):
-        rows, texts = zip(*chunk, strict=True)
+    for start in range(0, len(todo), settings.batch_size):
+        rows, texts = zip(*todo[start : start + settings.batch_size], strict=True)
         for i, result in zip(rows, pipe_safely(nlp, texts), strict=True):
             if isinstance(result, str):
                 errors[i] = result
