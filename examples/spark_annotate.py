@@ -18,6 +18,7 @@ On a cluster (see docs/spark.md for building the environment and shipping a pipe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -72,6 +73,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     builder = SparkSession.builder.appName("spacy-nerzoo annotate")
     if args.master:
+        # A local master runs its Python workers with $PYSPARK_PYTHON (default: python3 on PATH):
+        # make that this interpreter, which has spacy-nerzoo installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(args.master)
     spark = builder.getOrCreate()
     try:

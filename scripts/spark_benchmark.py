@@ -132,6 +132,8 @@ def bench_spark(result: Result, texts: TextSet, args: argparse.Namespace) -> Non
     from spacy_nerzoo.spark import annotate
 
     cores = result.cores
+    # Local-mode workers run $PYSPARK_PYTHON (default: python3 on PATH), not spark.pyspark.python.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName("spacy-nerzoo-spark-benchmark")

@@ -101,6 +101,11 @@ def load_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def spark(plugin_dir: Path, load_log: Path) -> Iterator[SparkSession]:
+    # Local-mode workers run $PYSPARK_PYTHON (default: python3 on PATH); spark.pyspark.python only
+    # reaches spark-submit. Without this, `make test` (venv not activated) ran workers in the
+    # system Python, which has no spacy.
+    saved = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[2]")
         .appName("spacy-nerzoo-tests")
@@ -119,6 +124,10 @@ def spark(plugin_dir: Path, load_log: Path) -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    if saved is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
+    else:
+        os.environ["PYSPARK_PYTHON"] = saved
 
 
 @pytest.fixture(scope="module")
