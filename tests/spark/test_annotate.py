@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -106,6 +107,9 @@ def spark(plugin_dir: Path, load_log: Path) -> Iterator[SparkSession]:
     # system Python, which has no spacy.
     saved = os.environ.get("PYSPARK_PYTHON")
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
+    # pytest has closed its capture streams: a "--- Logging error ---" traceback in CI's output.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("spacy-nerzoo-tests")
