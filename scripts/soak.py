@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import os
 import random
 import sys
 import tempfile
@@ -34,24 +33,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_long_doc import rss_mb  # noqa: E402  (one RSS reader for both scripts)
+
 BASE_WORDS = (
     "Angela Merkel met Tim Cook in Berlin on Monday . The European Commission said on Thursday "
     "it disagreed with German advice to consumers , and Apple opened offices in London , Paris "
     "and New York . Peter Blackburn reported from Brussels for Reuters . Москва 東京 😀 1996-08-22 "
     "( ) \" ' ! ?"
 ).split()
-
-
-def rss_mb() -> float:
-    """Current resident set size in MiB."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
 
 
 def vocabulary(seed: int, size: int = 3000) -> list[str]:

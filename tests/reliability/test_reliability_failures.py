@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,7 @@ from spacy.language import Language
 
 from spacy_nerzoo.errors import ModelLoadError, NerzooError
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Run the tiny models on one torch thread (restored afterwards).
-
-    Intra-op threads buy nothing on networks this small, and when other processes hold the cores
-    their spin-waiting made these tests five to twenty times slower.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TEXT = "Angela Merkel met Tim Cook in Berlin on Monday."

@@ -18,7 +18,7 @@ hypothesis example costs only inference.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,7 @@ from spacy.tokens import Doc
 from spacy_nerzoo.alignment import best_window, encode_docs, plan_windows, pool_pieces
 from spacy_nerzoo.decoding import TagScheme, chunk, decode, decode_batch, viterbi
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Run the tiny models on one torch thread (restored afterwards).
-
-    Intra-op threads buy nothing on networks this small, and when other processes hold the cores
-    their spin-waiting made these tests five to twenty times slower.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 KINDS = ["distilbert", "albert", "longformer"]
