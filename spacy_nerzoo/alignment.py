@@ -23,6 +23,8 @@ import numpy as np
 from spacy.attrs import IS_SPACE, LOWER, ORTH
 from spacy.tokens import Doc
 
+from .casing import word_classes
+
 Alignment = Literal["first", "average", "max"]
 
 
@@ -33,6 +35,8 @@ class DocEncoding:
     piece_ids: np.ndarray  # (n_pieces,) int64, without special tokens
     piece_token: np.ndarray  # (n_pieces,) int64 index of the spaCy token, non-decreasing
     n_tokens: int
+    # (n_pieces,) int64 casing class of each piece's word (``spacy_nerzoo.casing``), if asked for
+    piece_types: np.ndarray | None = None
 
 
 def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
@@ -105,6 +109,7 @@ class BatchEncoding:
     piece_token: np.ndarray  # (n_pieces,) int64 batch-level token index, non-decreasing
     piece_offsets: np.ndarray  # (n_docs + 1,) int64
     token_offsets: np.ndarray  # (n_docs + 1,) int64
+    piece_types: np.ndarray | None = None  # (n_pieces,) int64 casing classes, if asked for
 
     def __len__(self) -> int:
         return len(self.piece_offsets) - 1
@@ -117,6 +122,7 @@ class BatchEncoding:
             self.piece_ids[a:b],
             self.piece_token[a:b] - first,
             int(self.token_offsets[d + 1]) - first,
+            None if self.piece_types is None else self.piece_types[a:b],
         )
 
 
@@ -127,21 +133,30 @@ def _offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_batch(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> BatchEncoding:
+def encode_batch(
+    tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False, casing: bool = False
+) -> BatchEncoding:
     """Tokenize a batch of Docs into wordpieces (:func:`word_pieces`), in one set of arrays.
 
     The pieces of all Docs are read into NumPy at once: converting them Doc by Doc (a few small
-    arrays each) cost more than the tokenizer itself on sentence-length Docs.
+    arrays each) cost more than the tokenizer itself on sentence-length Docs. With ``casing``,
+    each piece also gets its word's casing class (``spacy_nerzoo.casing``), read from the
+    original text even when the words are lowercased for the tokenizer.
     """
     words, word_token, word_offsets = batch_words(docs, lowercase)
     pieces = word_pieces(tokenizer, words)
     counts = np.fromiter(map(len, pieces), np.int64, len(pieces))
     ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(counts.sum()))
+    types = None
+    if casing:
+        original = batch_words(docs, False)[0] if lowercase else words
+        types = np.repeat(word_classes(original), counts)
     return BatchEncoding(
         ids,
         np.repeat(word_token, counts),
         _offsets(counts)[word_offsets],
         _offsets([len(doc) for doc in docs]),
+        types,
     )
 
 
@@ -189,9 +204,11 @@ def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[Sequence[int]]:
     return [computed[w] if p is None else p for w, p in zip(words, found, strict=True)]
 
 
-def encode_docs(tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False) -> list[DocEncoding]:
+def encode_docs(
+    tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False, casing: bool = False
+) -> list[DocEncoding]:
     """Tokenize a batch of Docs into wordpieces (:func:`encode_batch`), one encoding per Doc."""
-    batch = encode_batch(tokenizer, docs, lowercase)
+    batch = encode_batch(tokenizer, docs, lowercase, casing)
     return [batch.doc(d) for d in range(len(batch))]
 
 

@@ -31,10 +31,17 @@ class Backend(Protocol):
     precision: str
     num_labels: int
 
-    def predict(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def predict(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Return float32 logits of shape ``(batch, seq_len, num_labels)``.
 
-        ``input_ids`` and ``attention_mask`` are int64 arrays of shape ``(batch, seq_len)``.
+        ``input_ids`` and ``attention_mask`` are int64 arrays of shape ``(batch, seq_len)``;
+        ``token_type_ids`` (same shape) carries casing classes for models trained with them
+        (``spacy_nerzoo.casing``), None for the model's default.
         """
         ...
 

@@ -18,6 +18,8 @@ from ..errors import NerzooError
 from .base import check_precision
 
 REQUIRED_INPUTS = ("input_ids", "attention_mask")
+# Exported only for models that use token types (casing classes, ``spacy_nerzoo.casing``).
+OPTIONAL_INPUTS = ("token_type_ids",)
 # The file name a network of each precision gets inside a saved pipeline or checkpoint folder;
 # ``spacy_nerzoo.export.onnx.ensure_onnx`` looks for the same names.
 ONNX_FILE_NAMES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
@@ -33,13 +35,13 @@ class OnnxModelError(NerzooError, ValueError):
 class OnnxBackend:
     """Runs an ONNX token classifier with onnxruntime's CPU provider.
 
-    The graph must take exactly ``input_ids`` and ``attention_mask`` (int64, batch x sequence) and
-    return logits (batch x sequence x labels) as its first output, or as an output named
-    ``logits``; this is checked when the file is loaded, so a mismatched file fails at load time
-    with the inputs it has, not at the first document. ``precision`` only records what the file
-    holds (``int8`` files come from ``export_onnx(..., quantize=True)``); onnxruntime runs the
-    graph as it is. ``num_threads`` sets onnxruntime's intra-op threads (default: its own choice,
-    one per physical core).
+    The graph must take ``input_ids`` and ``attention_mask`` (int64, batch x sequence), and
+    ``token_type_ids`` only if the model uses them (casing classes), and return logits (batch x
+    sequence x labels) as its first output, or as an output named ``logits``; this is checked when
+    the file is loaded, so a mismatched file fails at load time with the inputs it has, not at the
+    first document. ``precision`` only records what the file holds (``int8`` files come from
+    ``export_onnx(..., quantize=True)``); onnxruntime runs the graph as it is. ``num_threads`` sets
+    onnxruntime's intra-op threads (default: its own choice, one per physical core).
     """
 
     name = "onnx"
@@ -97,7 +99,8 @@ class OnnxBackend:
         found = [(i.name, i.type) for i in self.session.get_inputs()]
         names = [n for n, _ in found]
         missing = [n for n in REQUIRED_INPUTS if n not in names]
-        extra = [n for n in names if n not in REQUIRED_INPUTS]
+        extra = [n for n in names if n not in REQUIRED_INPUTS + OPTIONAL_INPUTS]
+        self.takes_token_types = "token_type_ids" in names
         if missing or extra:
             problems: list[str] = []
             if missing:
@@ -107,9 +110,9 @@ class OnnxBackend:
             listed = ", ".join(f"{n} ({t})" for n, t in found) or "none"
             raise OnnxModelError(
                 f"{self.path} is not a token classifier this backend can run: it must take "
-                f"exactly the inputs {list(REQUIRED_INPUTS)} (int64), but it has {listed}: "
-                f"{'; '.join(problems)}. Export it with spacy_nerzoo.export.onnx.export_onnx, "
-                "which leaves out token_type_ids."
+                f"the inputs {list(REQUIRED_INPUTS)} (int64), and optionally "
+                f"{list(OPTIONAL_INPUTS)}, but it has {listed}: {'; '.join(problems)}. Export it "
+                "with spacy_nerzoo.export.onnx.export_onnx."
             )
         wrong_type = [f"{n} ({t})" for n, t in found if t != "tensor(int64)"]
         if wrong_type:
@@ -135,21 +138,46 @@ class OnnxBackend:
             return shape[2]
         # A symbolic label dimension: ask the graph by running one token.
         probe = np.ones((1, 1), dtype=np.int64)
-        out = self.session.run([self._output], {"input_ids": probe, "attention_mask": probe})
+        out = self.session.run([self._output], self._feed(probe, probe, None))
         return int(out[0].shape[-1])
 
-    def predict(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Return float32 logits ``(batch, seq_len, num_labels)`` for int64 ids and mask."""
+    def _feed(
+        self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if self.takes_token_types:
+            # Type 0 is what the model saw for special tokens: the default without casing ids.
+            feed["token_type_ids"] = np.zeros_like(ids) if types is None else types
+        return feed
+
+    def predict(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return float32 logits ``(batch, seq_len, num_labels)`` for int64 ids and mask.
+
+        ``token_type_ids`` are fed to graphs that take them (zeros when None) and ignored by
+        graphs that do not.
+        """
         ids = np.ascontiguousarray(input_ids, dtype=np.int64)
         mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
         if ids.shape != mask.shape or ids.ndim != 2:
             raise ValueError(
                 f"input_ids {ids.shape} and attention_mask {mask.shape} must both be (batch, seq)"
             )
+        types = None
+        if token_type_ids is not None:
+            types = np.ascontiguousarray(token_type_ids, dtype=np.int64)
+            if types.shape != ids.shape:
+                raise ValueError(
+                    f"token_type_ids {types.shape} must have the shape of input_ids {ids.shape}"
+                )
         if ids.size == 0:
             # Exported graphs need not cope with empty dimensions; nothing to compute anyway.
             return np.zeros((*ids.shape, self.num_labels), dtype=np.float32)
-        (logits,) = self.session.run([self._output], {"input_ids": ids, "attention_mask": mask})
+        (logits,) = self.session.run([self._output], self._feed(ids, mask, types))
         return np.asarray(logits, dtype=np.float32)
 
     def save(self, path: Path) -> None:

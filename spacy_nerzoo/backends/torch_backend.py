@@ -55,19 +55,26 @@ class TorchBackend:
         model = AutoModelForTokenClassification.from_pretrained(str(location))
         return cls(model, precision)
 
-    def predict(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def predict(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
         import torch  # not stored on self: modules cannot be pickled (spawned processes)
 
-        ids = torch.from_numpy(np.ascontiguousarray(input_ids, dtype=np.int64)).to(self.device)
-        mask = torch.from_numpy(np.ascontiguousarray(attention_mask, dtype=np.int64)).to(
-            self.device
-        )
+        def tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)).to(self.device)
+
+        inputs = {"input_ids": tensor(input_ids), "attention_mask": tensor(attention_mask)}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = tensor(token_type_ids)
         with torch.inference_mode():
             if self.precision == "bf16":
                 with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+                    logits = self.model(**inputs).logits
             else:
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
+                logits = self.model(**inputs).logits
         return logits.float().cpu().numpy()
 
     def save(self, path: Path) -> None:

@@ -59,6 +59,9 @@ from ..backends.loading import (
     max_positions,
     resolve_checkpoint,
 )
+from ..casing import N_CLASSES as N_CASING_CLASSES
+from ..casing import SPECIAL as CASING_SPECIAL
+from ..casing import check_scheme as check_casing_scheme
 from ..catalogue import ZOO, ZooEntry
 from ..decoding import Decoding, TagScheme, chunk_flat, decode_flat, mean_tag_probs
 from ..errors import ModelLoadError
@@ -113,6 +116,23 @@ class Runtime:
         self.suffix = np.asarray(wrapped[at + 1 :], np.int64)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.max_positions = max_positions(config)
+        # A model trained with casing classes as token types (spacy_nerzoo.casing) gets them.
+        casing = (getattr(config, "nerzoo", None) or {}).get("casing")
+        self.casing = casing is not None
+        if self.casing:
+            check_casing_scheme(casing)
+            n_types = int(getattr(config, "type_vocab_size", 0) or 0)
+            if n_types < N_CASING_CLASSES:
+                raise ValueError(
+                    f"config.json asks for casing ({casing!r}, {N_CASING_CLASSES} classes) but "
+                    f"the model has {n_types} token types"
+                )
+            if not getattr(backend, "takes_token_types", True):
+                raise ValueError(
+                    f"the model was trained with casing classes ({casing!r}) as token types, "
+                    f"but its network ({backend!r}) has no token_type_ids input, so they would "
+                    "be lost; export it again with spacy_nerzoo.export.onnx.export_onnx"
+                )
 
     @property
     def n_special(self) -> int:
@@ -247,6 +267,7 @@ class TrainingWindow:
 
     piece_ids: np.ndarray  # (n,) int64, without special tokens
     labels: np.ndarray  # (n,) int64
+    piece_types: np.ndarray | None = None  # (n,) int64 casing classes, for casing models
 
     @property
     def n_gold(self) -> int:
@@ -275,7 +296,8 @@ def cross_entropy(logits: Any, gold: Any, normalizer: float) -> tuple[float, Any
     return loss, d_logits
 
 
-HFInput = tuple[np.ndarray, np.ndarray]  # padded wordpiece ids and attention mask
+# Padded wordpiece ids, attention mask and token types (casing classes; None: the model's default)
+HFInput = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 def _hf_forward(model: Model[HFInput, Any], inputs: HFInput, is_train: bool) -> tuple[Any, Any]:
@@ -288,14 +310,14 @@ def _hf_forward(model: Model[HFInput, Any], inputs: HFInput, is_train: bool) -> 
     if not model.shims:
         raise ValueError("The token classifier's network is not bound to its thinc model")
     shim = model.shims[0]
-    ids, mask = inputs
-    args = ArgsKwargs(
-        args=(),
-        kwargs={
-            "input_ids": xp2torch(ids, device=shim.device),
-            "attention_mask": xp2torch(mask, device=shim.device),
-        },
-    )
+    ids, mask, types = inputs
+    kwargs = {
+        "input_ids": xp2torch(ids, device=shim.device),
+        "attention_mask": xp2torch(mask, device=shim.device),
+    }
+    if types is not None:
+        kwargs["token_type_ids"] = xp2torch(types, device=shim.device)
+    args = ArgsKwargs(args=(), kwargs=kwargs)
     if not is_train:
         net = shim._model
         was_training = net.training
@@ -599,7 +621,10 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         examples = list(examples)
         rt = self.runtime
         encodings = encode_docs(
-            rt.tokenizer, [eg.predicted for eg in examples], lowercase=not self.case_sensitive
+            rt.tokenizer,
+            [eg.predicted for eg in examples],
+            lowercase=not self.case_sensitive,
+            casing=rt.casing,
         )
         window = self.max_length - rt.n_special
         stride = self.effective_stride(window)
@@ -617,7 +642,8 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
             for w, (s, e) in enumerate(plan):
                 labels = np.where(which[s:e] == w, piece_gold[s:e], IGNORE_INDEX)
                 if (labels >= 0).any():
-                    out.append(TrainingWindow(enc.piece_ids[s:e], labels))
+                    types = None if enc.piece_types is None else enc.piece_types[s:e]
+                    out.append(TrainingWindow(enc.piece_ids[s:e], labels, types))
         return out
 
     def get_loss(self, examples: Iterable[Example], scores: list[Any]) -> tuple[float, list[Any]]:
@@ -670,11 +696,14 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         total = 0.0
         try:
             for batch in minibatch(windows, size=self.batch_size):
-                ids, mask = self._pad([w.piece_ids for w in batch])
+                ids, mask, types = self._pad(
+                    [w.piece_ids for w in batch],
+                    None if batch[0].piece_types is None else [w.piece_types for w in batch],
+                )
                 gold = np.full(ids.shape, IGNORE_INDEX, np.int64)
                 for row, w in enumerate(batch):
                     gold[row, prefix : prefix + len(w.labels)] = w.labels
-                logits, backprop = self.model.begin_update((ids, mask))
+                logits, backprop = self.model.begin_update((ids, mask, types))
                 loss, d_logits = cross_entropy(logits, gold, n_gold)
                 backprop(d_logits)
                 total += loss
@@ -717,7 +746,9 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         """
         docs = list(docs)
         rt = self.runtime
-        batch = encode_batch(rt.tokenizer, docs, lowercase=not self.case_sensitive)
+        batch = encode_batch(
+            rt.tokenizer, docs, lowercase=not self.case_sensitive, casing=rt.casing
+        )
         window = self.max_length - rt.n_special
         windows = plan_batch_windows(batch, window, self.effective_stride(window))
         lengths = windows.lengths
@@ -726,16 +757,14 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         outputs = [np.zeros((0, len(rt.scheme.prefixes)), np.float32)]
         for at in range(0, len(order), self.batch_size):
             run = order[at : at + self.batch_size]
-            logits = rt.backend.predict(
-                *pad_windows(
-                    batch.piece_ids,
-                    windows.starts[run],
-                    windows.ends[run],
-                    rt.prefix,
-                    rt.suffix,
-                    rt.pad_id,
-                )
-            )
+            starts, ends = windows.starts[run], windows.ends[run]
+            ids, mask = pad_windows(batch.piece_ids, starts, ends, rt.prefix, rt.suffix, rt.pad_id)
+            types = None
+            if batch.piece_types is not None:
+                types = pad_windows(
+                    batch.piece_types, starts, ends, rt.prefix * 0, rt.suffix * 0, CASING_SPECIAL
+                )[0]
+            logits = rt.backend.predict(ids, mask, types)
             outputs.append(window_pieces(logits, lengths[run], len(rt.prefix)))
         pieces = np.concatenate(outputs)[windows.rows(order)]
         piece_probs = softmax(pieces.astype(np.float32, copy=False))
@@ -745,13 +774,21 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         tags = decode_flat(token_probs, ~has, offsets, rt.scheme, self.decoding)
         return self._entities(token_probs, tags, offsets)
 
-    def _pad(self, pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Wordpiece ids with the model's special tokens, right-padded, and the attention mask."""
+    def _pad(self, pieces: list[np.ndarray], types: list[np.ndarray] | None = None) -> HFInput:
+        """Wordpiece ids with the model's special tokens, right-padded, the attention mask, and
+        the pieces' casing classes padded alike (None without ``types``)."""
         rt = self.runtime
         lengths = np.asarray([len(p) for p in pieces], np.int64)
         ends = np.cumsum(lengths)
         flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        return pad_windows(flat, ends - lengths, ends, rt.prefix, rt.suffix, rt.pad_id)
+        ids, mask = pad_windows(flat, ends - lengths, ends, rt.prefix, rt.suffix, rt.pad_id)
+        padded_types = None
+        if types is not None:
+            flat_types = np.concatenate(types) if types else np.zeros(0, np.int64)
+            padded_types = pad_windows(
+                flat_types, ends - lengths, ends, rt.prefix * 0, rt.suffix * 0, CASING_SPECIAL
+            )[0]
+        return ids, mask, padded_types
 
     def _entities(
         self, token_probs: np.ndarray, tags: np.ndarray, offsets: np.ndarray

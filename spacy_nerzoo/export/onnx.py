@@ -99,14 +99,15 @@ def export_onnx(
 ) -> Path:
     """Export the token classifier in ``model_dir`` to the ONNX file ``output`` and return it.
 
-    The graph takes int64 ``input_ids`` and ``attention_mask`` of shape (batch, sequence), both
-    axes dynamic, and returns float32 ``logits``; ``token_type_ids`` is left out (the model's
-    all-zeros default is what the components use). With ``quantize`` the file holds dynamic int8
+    The graph takes int64 ``input_ids`` and ``attention_mask`` of shape (batch, sequence), both axes
+    dynamic, and returns float32 ``logits``. ``token_type_ids`` is an input only for models trained
+    with casing classes (``config.nerzoo["casing"]``); for others the model's all-zeros default is
+    what the components use, so it is left out. With ``quantize`` the file holds dynamic int8
     weights (see ``quantize_onnx``). With ``check``, onnxruntime's output is compared with torch's
     on padded batches of several shapes and a mismatch over ``atol`` raises ``OnnxParityError``
     (int8 is held to a relative-error bound and label agreement with the fp32 graph instead; see
-    ``_check_int8``). ``output`` is written through a temporary file and a rename, so it is
-    either complete or absent.
+    ``_check_int8``). ``output`` is written through a temporary file and a rename, so it is either
+    complete or absent.
     """
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
@@ -132,7 +133,13 @@ def export_onnx(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     with _temp_file(output, ".fp32.onnx") as fp32:
-        _torch_export(model, fp32, opset, vocab_size=int(getattr(config, "vocab_size", 100)))
+        _torch_export(
+            model,
+            fp32,
+            opset,
+            vocab_size=int(getattr(config, "vocab_size", 100)),
+            token_types=uses_token_types(config),
+        )
         if check:
             _check_fp32(model, fp32, text + random_ids, atol)
         if quantize:
@@ -295,7 +302,21 @@ def _publish(tmp: Path, output: Path, metadata: dict[str, str]) -> None:
     os.replace(tmp, output)
 
 
-def _torch_export(model: Any, path: Path, opset: int, *, vocab_size: int) -> None:
+def uses_token_types(config: Any) -> bool:
+    """Whether the model reads casing classes as token types (``spacy_nerzoo.casing``)."""
+    return bool((getattr(config, "nerzoo", None) or {}).get("casing"))
+
+
+def _probe_types(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Token types for parity checks of casing models: every class occurs, padding gets 0."""
+    from ..casing import N_CLASSES
+
+    return (np.asarray(ids, np.int64) % N_CLASSES) * np.asarray(mask, np.int64)
+
+
+def _torch_export(
+    model: Any, path: Path, opset: int, *, vocab_size: int, token_types: bool = False
+) -> None:
     """Trace ``model`` to ONNX with the TorchScript exporter.
 
     Why ``dynamo=False``, although torch 2.13 defaults to the dynamo exporter (measured with
@@ -318,13 +339,31 @@ def _torch_export(model: Any, path: Path, opset: int, *, vocab_size: int) -> Non
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    class WithTokenTypes(LogitsOnly):
+        """(input_ids, attention_mask, token_type_ids) -> logits, for casing models."""
+
+        def forward(  # type: ignore[override]
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor,
+        ) -> torch.Tensor:
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
+
     # eval() on the wrapper matters: the exporter uses the top module's mode for the whole
     # network, and a wrapper left in training mode traces dropout into the graph.
-    wrapper = LogitsOnly(model).eval()
+    wrapper = (WithTokenTypes if token_types else LogitsOnly)(model).eval()
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(0, vocab_size, (2, 8), generator=gen)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0  # a padded row, so the masking path is traced with real values
+    args: tuple[torch.Tensor, ...] = (ids, mask)
+    names = ["input_ids", "attention_mask"]
+    if token_types:
+        args += (torch.from_numpy(_probe_types(ids.numpy(), mask.numpy())),)
+        names.append("token_type_ids")
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings():
         # The legacy-exporter deprecation notice and tracer notes about constants are expected.
@@ -333,11 +372,11 @@ def _torch_export(model: Any, path: Path, opset: int, *, vocab_size: int) -> Non
         warnings.simplefilter("ignore", UserWarning)
         torch.onnx.export(
             wrapper,
-            (ids, mask),
+            args,
             str(path),
-            input_names=["input_ids", "attention_mask"],
+            input_names=names,
             output_names=["logits"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
+            dynamic_axes={**{name: axes for name in names}, "logits": axes},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
@@ -446,9 +485,10 @@ def _session(path: Path) -> Any:
 
 def _run(session: Any, batch: Batch) -> np.ndarray:
     ids, mask = batch
-    return np.asarray(
-        session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0], np.float32
-    )
+    feed = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in {i.name for i in session.get_inputs()}:
+        feed["token_type_ids"] = _probe_types(ids, mask)
+    return np.asarray(session.run(["logits"], feed)[0], np.float32)
 
 
 def _check_fp32(model: Any, onnx_path: Path, batches: list[Batch], atol: float) -> None:
@@ -456,11 +496,13 @@ def _check_fp32(model: Any, onnx_path: Path, batches: list[Batch], atol: float) 
     import torch
 
     session = _session(onnx_path)
+    token_types = uses_token_types(model.config)
     for ids, mask in batches:
+        inputs = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if token_types:
+            inputs["token_type_ids"] = torch.from_numpy(_probe_types(ids, mask))
         with torch.inference_mode():
-            expected = model(
-                input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
-            ).logits.numpy()
+            expected = model(**inputs).logits.numpy()
         got = _run(session, (ids, mask))
         if got.shape != expected.shape:
             raise OnnxParityError(

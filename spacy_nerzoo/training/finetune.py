@@ -71,6 +71,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from spacy_nerzoo.casing import N_CLASSES as N_CASING_CLASSES  # noqa: E402
+from spacy_nerzoo.casing import SCHEME as CASING_SCHEME  # noqa: E402
+from spacy_nerzoo.casing import SPECIAL, word_class  # noqa: E402
 from spacy_nerzoo.data.readers import Document, read_documents  # noqa: E402
 from spacy_nerzoo.decoding import TagScheme  # noqa: E402
 
@@ -115,6 +118,7 @@ _RESUME_KEYS = (
     "weight_decay",
     "clip",
     "bf16",
+    "casing",
 )
 
 
@@ -194,6 +198,8 @@ class Window:
 
     input_ids: list[int]
     labels: list[int]
+    # Casing class of each piece (``spacy_nerzoo.casing``), fed as token_type_ids; None: no casing.
+    type_ids: list[int] | None = None
 
 
 def _sentence_pieces(
@@ -201,17 +207,23 @@ def _sentence_pieces(
     sentences: Sequence[Sequence[str]],
     tags: Sequence[Sequence[str]],
     label2id: dict[str, int],
-) -> list[tuple[list[int], list[int]]]:
-    """Wordpieces and piece labels of each sentence (no special tokens)."""
+) -> list[tuple[list[int], list[int], list[int]]]:
+    """Wordpieces, piece labels and piece casing classes of each sentence (no special tokens).
+
+    A piece's casing class is its word's, read from the original text before the tokenizer
+    lowercases it (:func:`spacy_nerzoo.casing.word_class`).
+    """
     if not sentences:
         return []
     enc = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
     out = []
     for i, sent_tags in enumerate(tags):
         ids = enc["input_ids"][i]
+        word_ids = enc.word_ids(i)
+        types = [SPECIAL if w is None else word_class(sentences[i][w]) for w in word_ids]
         labels = []
         prev = None
-        for wid in enc.word_ids(i):
+        for wid in word_ids:
             if wid is not None and wid != prev:
                 tag = sent_tags[wid]
                 if tag not in label2id:
@@ -220,13 +232,13 @@ def _sentence_pieces(
             else:
                 labels.append(IGNORE_INDEX)
             prev = wid
-        out.append((list(ids), labels))
+        out.append((list(ids), labels, types))
     return out
 
 
 def _split_long(
-    ids: list[int], labels: list[int], size: int
-) -> Iterable[tuple[list[int], list[int]]]:
+    ids: list[int], labels: list[int], types: list[int], size: int
+) -> Iterable[tuple[list[int], list[int], list[int]]]:
     """Split a piece sequence longer than ``size``, preferring cuts at word starts."""
     while len(ids) > size:
         cut = size
@@ -235,26 +247,30 @@ def _split_long(
             cut -= 1
         if cut == 0:
             cut = size
-        yield ids[:cut], labels[:cut]
-        ids, labels = ids[cut:], labels[cut:]
+        yield ids[:cut], labels[:cut], types[:cut]
+        ids, labels, types = ids[cut:], labels[cut:], types[cut:]
     if ids:
-        yield ids, labels
+        yield ids, labels, types
 
 
 def build_windows(
-    docs: Sequence[Document], tokenizer: Any, max_length: int, labels: Sequence[str] = LABELS
+    docs: Sequence[Document],
+    tokenizer: Any,
+    max_length: int,
+    labels: Sequence[str] = LABELS,
+    casing: bool = False,
 ) -> list[Window]:
     """Pack each document's consecutive sentences greedily into windows of ``max_length`` pieces.
 
     Windows never cross documents (context from another article would be noise), so Few-NERD,
     read as one document per sentence, gets one window per sentence; a sentence longer than a
-    window is split.
+    window is split. With ``casing`` each window also carries its pieces' casing classes.
     """
     size = max_length - 2
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     label2id = {label: i for i, label in enumerate(labels)}
     sentences = [s for doc in docs for s in doc.sentences]
-    pieces: list[tuple[list[int], list[int]]] = []
+    pieces: list[tuple[list[int], list[int], list[int]]] = []
     for start in range(0, len(sentences), _TOKENIZE_CHUNK):
         part = sentences[start : start + _TOKENIZE_CHUNK]
         pieces += _sentence_pieces(
@@ -267,17 +283,23 @@ def build_windows(
         first += len(doc.sentences)
         cur_ids: list[int] = []
         cur_labels: list[int] = []
-        for sent_ids, sent_labels in sents:
-            for ids, piece_labels in _split_long(sent_ids, sent_labels, size):
+        cur_types: list[int] = []
+        for sent_ids, sent_labels, sent_types in sents:
+            for ids, piece_labels, types in _split_long(sent_ids, sent_labels, sent_types, size):
                 if cur_ids and len(cur_ids) + len(ids) > size:
-                    windows.append(Window(cur_ids, cur_labels))
-                    cur_ids, cur_labels = [], []
+                    windows.append(Window(cur_ids, cur_labels, cur_types))
+                    cur_ids, cur_labels, cur_types = [], [], []
                 cur_ids = cur_ids + ids
                 cur_labels = cur_labels + piece_labels
+                cur_types = cur_types + types
         if cur_ids:
-            windows.append(Window(cur_ids, cur_labels))
+            windows.append(Window(cur_ids, cur_labels, cur_types))
     return [
-        Window([cls_id, *w.input_ids, sep_id], [IGNORE_INDEX, *w.labels, IGNORE_INDEX])
+        Window(
+            [cls_id, *w.input_ids, sep_id],
+            [IGNORE_INDEX, *w.labels, IGNORE_INDEX],
+            [SPECIAL, *w.type_ids, SPECIAL] if casing and w.type_ids is not None else None,
+        )
         for w in windows
     ]
 
@@ -315,12 +337,19 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
     ids = torch.full((len(windows), n), pad_id, dtype=torch.long)
     labels = torch.full((len(windows), n), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(windows), n), dtype=torch.long)
+    casing = windows[0].type_ids is not None
+    types = torch.full((len(windows), n), SPECIAL, dtype=torch.long)
     for i, w in enumerate(windows):
         k = len(w.input_ids)
         ids[i, :k] = torch.tensor(w.input_ids)
         labels[i, :k] = torch.tensor(w.labels)
         mask[i, :k] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if casing:
+            types[i, :k] = torch.tensor(w.type_ids)
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if casing:
+        batch["token_type_ids"] = types
+    return batch
 
 
 # --------------------------------------------------------------------------------------------------
@@ -402,6 +431,23 @@ def _versions() -> dict[str, str]:
         "numpy": np.__version__,
         "spacy_nerzoo": __version__,
     }
+
+
+def widen_token_types(model: Any, n: int) -> None:
+    """Give the encoder ``n`` token types (casing classes), each starting as pretrained type 0.
+
+    Copies rather than fresh random rows: the encoder's first forward pass is then exactly the
+    pretrained one, and training learns only what each class should add (measured on this
+    machine: extra embeddings initialised small next to the encoder's state were ignored).
+    """
+    embeddings = model.base_model.embeddings
+    old = embeddings.token_type_embeddings
+    new = torch.nn.Embedding(n, old.embedding_dim)
+    with torch.no_grad():
+        new.weight.copy_(old.weight[0].expand(n, -1))
+    embeddings.token_type_embeddings = new
+    # BERT keeps an all-zeros token_type_ids buffer for calls without them; it stays valid.
+    model.config.type_vocab_size = n
 
 
 def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -587,9 +633,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             f"--max-length exceeds the encoder's {model.config.max_position_embeddings}"
         )
     model.config.nerzoo = {"max_length": args.max_length, "stride": stride, "tag_scheme": scheme}
+    if args.casing:
+        if not resume:
+            widen_token_types(model, N_CASING_CLASSES)
+        model.config.nerzoo["casing"] = CASING_SCHEME
 
     dev_docs = read_gold(args.dev, fmt, args.eval_limit)
-    windows = build_windows(train_docs, tokenizer, args.max_length, labels)
+    windows = build_windows(train_docs, tokenizer, args.max_length, labels, casing=args.casing)
     n_pieces = sum(len(w.input_ids) for w in windows)
     steps_per_epoch = math.ceil(len(windows) / args.batch_size)
     total_steps = args.epochs * steps_per_epoch
@@ -881,6 +931,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0,
         help="checkpoint and stop after this many minutes of this run; 0 = off",
+    )
+    p.add_argument(
+        "--casing",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="feed each word's casing class (spacy_nerzoo.casing) as token_type_ids",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
     return p.parse_args(argv)

@@ -132,12 +132,30 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_extra_required_input_is_refused(tmp_path: Path) -> None:
-    path = toy_graph(tmp_path / "bert.onnx", ("input_ids", "attention_mask", "token_type_ids"))
+    path = toy_graph(tmp_path / "bert.onnx", ("input_ids", "attention_mask", "position_ids"))
     with pytest.raises(OnnxModelError) as info:
         OnnxBackend(path)
     message = str(info.value)
     assert str(path) in message
-    assert "token_type_ids" in message and "unexpected" in message
+    assert "position_ids" in message and "unexpected" in message
+
+
+def test_token_type_ids_input_is_fed(tmp_path: Path) -> None:
+    """Casing models export token_type_ids: given ids are fed, zeros when none are given."""
+    path = toy_graph(tmp_path / "cased.onnx", ("input_ids", "attention_mask", "token_type_ids"))
+    backend = OnnxBackend(path)
+    assert backend.takes_token_types
+    ids = np.array([[1, 2, 3]], np.int64)
+    mask = np.ones_like(ids)
+    expected = _TABLE[ids]
+    np.testing.assert_allclose(backend.predict(ids, mask), expected, rtol=1e-6)
+    np.testing.assert_allclose(backend.predict(ids, mask, ids * 0 + 2), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="token_type_ids"):
+        backend.predict(ids, mask, np.zeros((1, 2), np.int64))
+    # A graph without the input ignores casing ids instead of failing.
+    plain = OnnxBackend(toy_graph(tmp_path / "plain.onnx"))
+    assert not plain.takes_token_types
+    np.testing.assert_allclose(plain.predict(ids, mask, ids), expected, rtol=1e-6)
 
 
 def test_missing_input_is_refused(tmp_path: Path) -> None:

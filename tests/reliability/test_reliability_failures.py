@@ -181,10 +181,29 @@ def test_onnx_file_without_attention_mask(onnx_checkpoint):
 
 def test_onnx_file_with_extra_input(onnx_checkpoint):
     onnx_file = write_onnx(
-        onnx_checkpoint / "model.onnx", ("input_ids", "attention_mask", "token_type_ids")
+        onnx_checkpoint / "model.onnx", ("input_ids", "attention_mask", "position_ids")
     )
     err = load_fails(make_nlp(onnx_checkpoint, backend="onnx"))
-    assert_clear(err, onnx_file, "token_type_ids")
+    assert_clear(err, onnx_file, "position_ids")
+
+
+def test_onnx_file_with_token_type_ids_runs(onnx_checkpoint):
+    """A graph exported with token_type_ids (e.g. by another tool) is fed zeros, the default."""
+    write_onnx(onnx_checkpoint / "model.onnx", ("input_ids", "attention_mask", "token_type_ids"))
+    doc = make_nlp(onnx_checkpoint, backend="onnx")(TEXT)
+    assert doc.text == TEXT and all(t.ent_iob_ in "BIO" for t in doc)
+
+
+def test_casing_model_with_graph_without_token_types(onnx_checkpoint):
+    """A casing model whose ONNX file cannot take the casing classes is refused, not run blind."""
+    config_file = onnx_checkpoint / "config.json"
+    config = json.loads(config_file.read_text())
+    config.update(type_vocab_size=6, nerzoo={"casing": "word-shape-v1"})
+    config_file.write_text(json.dumps(config))
+    onnx_file = write_onnx(onnx_checkpoint / "model.onnx")
+    err = load_fails(make_nlp(onnx_checkpoint, backend="onnx"))
+    assert_clear(err, onnx_checkpoint, "token_type_ids", "casing")
+    assert onnx_file.exists()
 
 
 def test_onnx_file_with_int32_inputs(onnx_checkpoint):

@@ -29,6 +29,12 @@ FEWNERD_ENTITIES: dict[str, list[list[str]]] = {
 }
 
 
+# CoNLL-style entities for the templated documents of ``write_conll``.
+PEOPLE = [["John", "Smith"], ["Maria", "Lopez"], ["Peter", "Blackburn"]]
+PLACES = [["Paris"], ["New", "York"], ["Berlin"]]
+ORGS = [["Reuters"], ["European", "Union"], ["Acme", "Corp"]]
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT encoder with the real MiniLM tokenizer, saved like the real base."""
@@ -94,6 +100,36 @@ def write_fewnerd() -> Callable[[Path, int, int], Path]:
         lines: list[str] = []
         for _ in range(n_sentences):
             lines += [f"{w}\t{t}" for w, t in fewnerd_sentence(rng)] + [""]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+def _span(words: list[str], typ: str) -> list[tuple[str, str]]:
+    return [(w, ("B-" if i == 0 else "I-") + typ) for i, w in enumerate(words)]
+
+
+@pytest.fixture(scope="session")
+def write_conll() -> Callable[[Path, int, int], Path]:
+    """``write_conll(path, n_docs, seed)``: documents of templated sentences in CoNLL-2003's
+    four-column layout (IOB2)."""
+
+    def write(path: Path, n_docs: int, seed: int) -> Path:
+        rng = random.Random(seed)
+        lines = []
+        for _ in range(n_docs):
+            lines += ["-DOCSTART- -X- -X- O", ""]
+            for _ in range(rng.randint(3, 6)):
+                sent = (
+                    _span(rng.choice(PEOPLE), "PER")
+                    + [("visited", "O")]
+                    + _span(rng.choice(PLACES), "LOC")
+                    + [("for", "O")]
+                    + _span(rng.choice(ORGS), "ORG")
+                    + [(".", "O")]
+                )
+                lines += [f"{w} X X {t}" for w, t in sent] + [""]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 

