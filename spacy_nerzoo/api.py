@@ -123,8 +123,9 @@ def _factory_keys(factory: str) -> set[str]:
     return set(Language.get_factory_meta(factory).default_config)
 
 
-def _check_keys(config: dict[str, Any], factory: str, where: str) -> None:
-    """Reject unknown config keys with the list of valid ones (spaCy's message buries it)."""
+def check_config_keys(config: dict[str, Any], factory: str, where: str) -> None:
+    """Reject unknown config keys of ``factory`` with the list of valid ones (spaCy's message
+    buries it); ``where`` names the component in the message."""
     valid = _factory_keys(factory)
     unknown = sorted(set(config) - valid)
     if unknown:
@@ -157,7 +158,7 @@ def _load_pipeline(folder: str, config: dict[str, Any]) -> Language:
         )
     overrides: dict[str, Any] = {}
     for name, factory in ours.items():
-        _check_keys(config, factory, f"component '{name}'")
+        check_config_keys(config, factory, f"component '{name}'")
         overrides.update({f"components.{name}.{key}": value for key, value in config.items()})
     return spacy.load(folder, config=overrides)
 
@@ -174,7 +175,7 @@ def load(name_or_path: str | Path, **config: Any) -> Language:
     if source.kind == "pipeline":
         return _load_pipeline(source.target, config)
     assert source.factory is not None
-    _check_keys(config, source.factory, f"'{source.factory}'")
+    check_config_keys(config, source.factory, f"'{source.factory}'")
     settings = dict(config)
     if source.kind in ("checkpoint", "hub"):
         given = settings.get("model")

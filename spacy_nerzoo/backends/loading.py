@@ -50,7 +50,8 @@ def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
         if not (bundled / "config.json").exists():
             raise ModelLoadError(
                 f"Component '{component}': the built-in model '{source}' is missing from this "
-                f"installation (expected in {bundled}); reinstall spacy-nerzoo"
+                f"installation (expected in {bundled}): reinstall spacy-nerzoo, or, in a "
+                "source checkout, train and export it with the project's workflow (project.yml)"
             )
         return Checkpoint(source, str(bundled), True)
     path = Path(source).expanduser()

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from spacy.language import Language
 
-from ..api import _check_keys, resolve_model
+from ..api import check_config_keys, resolve_model
 from ..backends.base import check_precision
 from ..errors import ModelLoadError
 from .worker import (
@@ -111,7 +111,7 @@ def check_config(model: str, config: Mapping[str, Any]) -> None:
         return
     if source.factory is None:
         return
-    _check_keys(dict(config), source.factory, f"'{source.factory}'")
+    check_config_keys(dict(config), source.factory, f"'{source.factory}'")
     defaults = Language.get_factory_meta(source.factory).default_config or {}
     if "backend" in defaults:
         backend = config.get("backend", defaults["backend"])
