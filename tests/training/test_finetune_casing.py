@@ -110,3 +110,28 @@ def test_onnx_export_and_backend_match_torch(casing_model: Path, tmp_path: Path)
     assert [(e.start, e.end, e.label_) for e in onnx_nlp(text).ents] == [
         (e.start, e.end, e.label_) for e in torch_nlp(text).ents
     ]
+
+
+def test_spacy_update_trains_the_casing_rows(casing_model: Path) -> None:
+    """Inside spaCy's loop (``nlp.update``) a casing model gets its casing classes too: the
+    token-type rows of the classes in the batch receive gradient and move."""
+    import spacy
+    from spacy.training import Example
+    from thinc.api import Adam
+
+    nlp = spacy.blank("en")
+    config = {"model": str(casing_model), "max_length": 32}
+    nlp.add_pipe("token_classifier", name="ner", config=config)
+    ref = nlp.make_doc("NATO met paris")
+    ref.ents = [ref.char_span(0, 4, label="ORG"), ref.char_span(9, 14, label="LOC")]
+    egs = [Example(nlp.make_doc(ref.text), ref)]
+    nlp.initialize(lambda: egs)
+    pipe = nlp.get_pipe("ner")
+    (window,) = pipe.training_windows(egs)
+    assert window.piece_types is not None and UPPER in window.piece_types.tolist()
+    table = pipe.runtime.backend.model.base_model.embeddings.token_type_embeddings.weight
+    before = table.detach().clone()
+    losses = [nlp.update(egs, sgd=Adam(1e-2))["ner"] for _ in range(3)]
+    assert all(np.isfinite(losses))
+    moved = (table.detach() - before).abs().sum(dim=1) > 0
+    assert moved[UPPER] and not moved[N_CLASSES - 1]  # no word without letters in the batch
