@@ -60,6 +60,7 @@ class ZooEntry:
     tag_scheme: TagScheme
     spark_nlp_model: str | None
     max_length: int = 512
+    stride: int | None = None  # window overlap in wordpieces; None: a quarter of the window
     case_sensitive: bool = True
     checkpoint: str | None = None  # public Hugging Face id a user with internet can load
     checkpoint_note: str = ""
@@ -372,6 +373,27 @@ register(
         description=(
             "Built in: all-MiniLM-L6-v2 fine-tuned here on CoNLL-2003 with document-context "
             "windows, shipped as dynamic-int8 ONNX. Card: docs/models/minilm_conll03.md."
+        ),
+    )
+)
+
+
+register(
+    ZooEntry(
+        name="minilm_fewnerd",
+        architecture="token_classifier",
+        base_encoder="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, 384, uncased)",
+        labels=FEWNERD_LABELS,
+        tag_scheme="IO",
+        spark_nlp_model=None,
+        max_length=128,  # the training window (one sentence each): train and infer alike
+        stride=32,  # the overlap the trainer validated with, for sentences over 126 pieces
+        case_sensitive=False,
+        bundled="models/minilm_fewnerd",
+        licence="Encoder Apache-2.0; trained on Few-NERD (CC BY-SA 4.0)",
+        description=(
+            "Built in: all-MiniLM-L6-v2 fine-tuned here on Few-NERD (66 fine types, IO tags), "
+            "shipped as dynamic-int8 ONNX. Card: docs/models/minilm_fewnerd.md."
         ),
     )
 )

@@ -169,3 +169,38 @@ def test_predict_with_the_builtin_model():
     frame = predict("Angela Merkel visited Paris on Monday.")
     found = {(row.text, row.label) for row in frame.itertuples()}
     assert ("Angela Merkel", "PER") in found and ("Paris", "LOC") in found
+
+
+@pytest.mark.parametrize("name", [n for n, e in ZOO.items() if e.bundled is not None])
+def test_built_in_heads_match_the_catalogue(name: str) -> None:
+    """A shipped model predicts exactly the labels its catalogue entry (CLI list, displaCy
+    colours) announces, in the entry's tag scheme."""
+    import json
+
+    from spacy_nerzoo.catalogue import bundled_path
+    from spacy_nerzoo.decoding import TagScheme
+    from spacy_nerzoo.displacy import LABEL_COLOURS
+
+    entry = ZOO[name]
+    folder = bundled_path(entry)
+    assert folder is not None
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    scheme = TagScheme.from_labels({int(k): v for k, v in config["id2label"].items()})
+    assert set(scheme.entity_types) == set(entry.labels)
+    assert scheme.name == entry.tag_scheme
+    assert config["nerzoo"]["max_length"] == entry.max_length
+    # Every label has the zoo's own colour (no hash fallback), each a different one.
+    colours = [LABEL_COLOURS[label] for label in entry.labels]
+    assert len(set(colours)) == len(entry.labels)
+
+
+def test_missing_built_in_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacy_nerzoo.backends.loading import resolve_checkpoint
+
+    entry = replace(ZOO["minilm_fewnerd"], bundled="models/not_trained_yet")
+    monkeypatch.setitem(ZOO, "minilm_fewnerd", entry)
+    with pytest.raises(ModelLoadError) as info:
+        resolve_checkpoint("minilm_fewnerd", component="minilm_fewnerd")
+    message = str(info.value)
+    assert "not_trained_yet" in message
+    assert "reinstall spacy-nerzoo" in message and "project.yml" in message

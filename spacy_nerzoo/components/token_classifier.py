@@ -335,6 +335,25 @@ def _hf_forward(model: Model[HFInput, Any], inputs: HFInput, is_train: bool) -> 
     return torch2xp(logits), backprop
 
 
+def _merge_touching(ents: list[Prediction]) -> list[Prediction]:
+    """Join entities that touch and share a label, weighting confidences by length.
+
+    Under IO tags an entity is a run of tokens with one label, so once fine Few-NERD types are
+    mapped to their coarse family, ``person-actor`` next to ``person-director`` is one ``person``
+    run: the entity Few-NERD's coarse evaluation (and ``nerzoo evaluate --label-level coarse``)
+    counts.
+    """
+    merged: list[Prediction] = []
+    for start, end, label, conf in ents:
+        if merged and merged[-1][1] == start and merged[-1][2] == label:
+            s0, _, _, c0 = merged[-1]
+            n0, n1 = start - s0, end - start
+            merged[-1] = (s0, end, label, (c0 * n0 + conf * n1) / (n0 + n1))
+        else:
+            merged.append((start, end, label, conf))
+    return merged
+
+
 def build_hf_model() -> Model[HFInput, Any]:
     """The thinc model of a token-classifier component; its shim is bound when training starts."""
     return Model("nerzoo_hf_token_classifier", _hf_forward)
@@ -812,6 +831,8 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         ):
             if keep[typ]:
                 result[d].append((s, e, labels[typ], conf))
+        if scheme.name == "IO" and self.label_level == "coarse":
+            result = [_merge_touching(ents) for ents in result]
         return result
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Any) -> None:
@@ -924,7 +945,7 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "alignment": "first",
         "decoding": "viterbi",
         "max_length": entry.max_length if entry else 512,
-        "stride": None,
+        "stride": entry.stride if entry else None,
         "case_sensitive": entry.case_sensitive if entry else True,
         "batch_size": 8,
         "label_level": "fine",

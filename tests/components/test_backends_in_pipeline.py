@@ -105,6 +105,24 @@ def test_builtin_model_works_offline_without_torch_and_config():
     assert {("Angela Merkel", "PER"), ("Tim Cook", "PER"), ("Berlin", "LOC")} <= found
 
 
+def test_builtin_fewnerd_model_works_offline_without_torch_and_config():
+    """Fine Few-NERD types by default, their coarse family with label_level="coarse"."""
+    text = "Tom Hanks starred in the film Forrest Gump, shot in Savannah, Georgia."
+    out = run_without_torch(
+        "import json, spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "nlp.add_pipe('minilm_fewnerd')\n"
+        "coarse = spacy.blank('en')\n"
+        "coarse.add_pipe('minilm_fewnerd', config={'label_level': 'coarse'})\n"
+        f"print(json.dumps([[e.text, e.label_] for e in nlp({text!r}).ents]))\n"
+        f"print(json.dumps([[e.text, e.label_] for e in coarse({text!r}).ents]))\n"
+    )
+    fine, coarse = ({tuple(e) for e in json.loads(line)} for line in out.strip().splitlines()[-2:])
+    assert {("Tom Hanks", "person-actor"), ("Savannah", "location-GPE")} <= fine
+    assert {("Tom Hanks", "person"), ("Savannah", "location")} <= coarse
+    assert {text for text, _ in fine} == {text for text, _ in coarse}
+
+
 def test_longformer_on_onnx_says_why(tiny_model, onnx_cache):
     with pytest.raises(ModelLoadError, match="Longformer does not export"):
         make_nlp(tiny_model("longformer"), backend="onnx")("text")

@@ -155,6 +155,25 @@ def test_io_scheme_fewnerd_labels(tiny_model):
     assert nlp.get_pipe("token_classifier").labels == ("location", "organization", "person")
 
 
+def test_io_coarse_level_joins_touching_fine_entities(tiny_model):
+    """Under IO, person-actor then person-politician is one "person" run at the coarse level,
+    as Few-NERD's coarse evaluation counts it, not two entities."""
+    labels = ["O", "person-actor", "person-politician", "location-GPE", "organization-company"]
+    path = tiny_model("distilbert", labels)
+    text = " ".join(TEXTS * 4)
+    fine = [(e.start, e.end, e.label_.split("-")[0]) for e in make_nlp(path)(text).ents]
+    expected: list[tuple[int, int, str]] = []
+    for start, end, label in fine:
+        if expected and expected[-1][1] == start and expected[-1][2] == label:
+            expected[-1] = (expected[-1][0], end, label)
+        else:
+            expected.append((start, end, label))
+    assert len(expected) < len(fine)  # the text has touching fine entities of one family
+    coarse = make_nlp(path, label_level="coarse")(text)
+    assert [(e.start, e.end, e.label_) for e in coarse.ents] == expected
+    assert all(0.0 <= e._.confidence <= 1.0 for e in coarse.ents)
+
+
 def test_case_insensitive_lowercases_model_input_only(tiny_model):
     nlp = make_nlp(tiny_model("distilbert"), case_sensitive=False)
     text = "ANGELA MERKEL met Tim Cook in BERLIN."
