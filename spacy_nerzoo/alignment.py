@@ -23,7 +23,7 @@ import numpy as np
 from spacy.attrs import IS_SPACE, LOWER, ORTH
 from spacy.tokens import Doc
 
-from .casing import word_classes
+from .casing import orth_classes
 
 Alignment = Literal["first", "average", "max"]
 
@@ -45,14 +45,17 @@ def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     Whitespace tokens are never shown to the model and never part of an entity. See
     :func:`batch_words`, which this is for a batch of one Doc.
     """
-    words, index, _ = batch_words([doc], lowercase)
+    words, index, _, _ = batch_words([doc], lowercase)
     return words, index
 
 
-def batch_words(docs: Sequence[Doc], lowercase: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+def batch_words(
+    docs: Sequence[Doc], lowercase: bool, casing: bool = False
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`model_words` for a batch: the words of all Docs one after another, the batch-level
     index of each word's token (Doc ``d``'s tokens are numbered from the number of tokens before
-    it), and where each Doc's words start (``n_docs + 1`` offsets).
+    it), where each Doc's words start (``n_docs + 1`` offsets), and with ``casing`` each word's
+    casing class (``spacy_nerzoo.casing``) from its original text, else None.
 
     Reads token attributes in bulk with ``to_array``, and filters them for the whole batch at
     once: creating a ``Token`` object per token, and then a few small arrays per Doc, were the
@@ -61,16 +64,21 @@ def batch_words(docs: Sequence[Doc], lowercase: bool) -> tuple[list[str], np.nda
     by id avoids ``doc.text``, which is rebuilt token by token.
     """
     attr = LOWER if lowercase else ORTH
-    arrays = [doc.to_array([IS_SPACE, attr]) for doc in docs]
-    attrs = np.concatenate(arrays) if arrays else np.zeros((0, 2), np.uint64)
+    arrays = [doc.to_array([IS_SPACE, attr, ORTH]) for doc in docs]
+    attrs = np.concatenate(arrays) if arrays else np.zeros((0, 3), np.uint64)
     word_token = np.flatnonzero(attrs[:, 0] == 0).astype(np.int64)
     hashes = attrs[word_token, 1].tolist()
+    orths = attrs[word_token, 2].tolist() if casing else []
     word_offsets = np.searchsorted(word_token, _offsets([len(a) for a in arrays]))
     bounds = word_offsets.tolist()
     words: list[str] = []
+    classes: list[int] = []
     for d, doc in enumerate(docs):
         words.extend(map(doc.vocab.strings.__getitem__, hashes[bounds[d] : bounds[d + 1]]))
-    return words, word_token, word_offsets.astype(np.int64)
+        if casing:
+            classes.extend(orth_classes(orths[bounds[d] : bounds[d + 1]], doc.vocab.strings))
+    class_array = np.asarray(classes, np.int64) if casing else None
+    return words, word_token, word_offsets.astype(np.int64), class_array
 
 
 _RAW: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -143,20 +151,16 @@ def encode_batch(
     each piece also gets its word's casing class (``spacy_nerzoo.casing``), read from the
     original text even when the words are lowercased for the tokenizer.
     """
-    words, word_token, word_offsets = batch_words(docs, lowercase)
+    words, word_token, word_offsets, classes = batch_words(docs, lowercase, casing)
     pieces = word_pieces(tokenizer, words)
     counts = np.fromiter(map(len, pieces), np.int64, len(pieces))
     ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(counts.sum()))
-    types = None
-    if casing:
-        original = batch_words(docs, False)[0] if lowercase else words
-        types = np.repeat(word_classes(original), counts)
     return BatchEncoding(
         ids,
         np.repeat(word_token, counts),
         _offsets(counts)[word_offsets],
         _offsets([len(doc) for doc in docs]),
-        types,
+        None if classes is None else np.repeat(classes, counts),
     )
 
 

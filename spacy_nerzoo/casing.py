@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-
-import numpy as np
+from typing import Any
 
 # The scheme a model was trained with is stored in its config; a model whose scheme this version
 # does not know is refused rather than fed the wrong classes.
@@ -47,9 +46,32 @@ def word_class(word: str) -> int:
     return MIXED
 
 
-def word_classes(words: Sequence[str]) -> np.ndarray:
-    """:func:`word_class` of each word, as int64 (cached: most words of running text recur)."""
-    return np.fromiter(map(word_class, words), np.int64, len(words))
+_BY_ORTH: dict[int, int] = {}
+_MAX_CACHED_ORTHS = 200_000
+
+
+def orth_classes(orths: Sequence[int], strings: Any) -> list[int]:
+    """:func:`word_class` of each word given as a spaCy ORTH hash (``strings``: the vocab's
+    ``StringStore``).
+
+    A hash names one string in every vocab, so classes are cached by hash: a word's text is read
+    only the first time it is seen, the way the component reads its Docs (``Doc.to_array``).
+    """
+    cache = _BY_ORTH
+    if len(cache) > _MAX_CACHED_ORTHS:
+        cache.clear()
+    out = []
+    for orth in orths:
+        found = cache.get(orth)
+        if found is None:
+            found = cache[orth] = word_class(strings[orth])
+        out.append(found)
+    return out
+
+
+def config_scheme(config: Any) -> str | None:
+    """The casing scheme a Hugging Face config records (``config.nerzoo["casing"]``), if any."""
+    return (getattr(config, "nerzoo", None) or {}).get("casing")
 
 
 def check_scheme(scheme: object) -> None:

@@ -10,6 +10,8 @@ from typing import Literal
 
 import numpy as np
 
+from .evaluation.conlleval import coarse_label
+
 Decoding = Literal["viterbi", "argmax"]
 Entity = tuple[int, int, str]  # token start, token end (exclusive), type
 
@@ -53,6 +55,16 @@ class TagScheme:
         has = set(prefixes)
         name = "BIOES" if has & {"E", "S"} else ("IOB2" if "B" in has else "IO")
         return cls(tuple(prefixes), tuple(types), name)
+
+    def coarse(self) -> TagScheme:
+        """The same tags, each Few-NERD ``coarse-fine`` type read as its coarse family.
+
+        Tag ids are unchanged, so tags decoded under the fine scheme chunk at the coarse level
+        directly: touching ``person-actor`` and ``person-director`` tokens are one ``person``
+        entity, as Few-NERD's coarse evaluation (``coarse_label`` on the tags) counts them.
+        """
+        types = tuple(coarse_label(t) if t else "" for t in self.types)
+        return TagScheme(self.prefixes, types, self.name)
 
     @property
     def outside(self) -> int:
@@ -335,10 +347,3 @@ def mean_tag_probs(
     bounds[1::2] = ends
     sums = np.add.reduceat(chosen, bounds)[0::2]
     return (sums / (ends - starts)).astype(np.float32)
-
-
-def entity_confidences(token_probs: np.ndarray, tags: np.ndarray, ents: list[Entity]) -> np.ndarray:
-    """Mean probability of the chosen tags over each entity's tokens."""
-    starts = np.fromiter((s for s, _, _ in ents), np.int64, len(ents))
-    ends = np.fromiter((e for _, e, _ in ents), np.int64, len(ents))
-    return mean_tag_probs(token_probs, tags, starts, ends)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import spacy
+from spacy.attrs import ORTH
 
 from spacy_nerzoo.alignment import encode_batch
 from spacy_nerzoo.casing import (
@@ -15,8 +15,8 @@ from spacy_nerzoo.casing import (
     TITLE,
     UPPER,
     check_scheme,
+    orth_classes,
     word_class,
-    word_classes,
 )
 
 
@@ -43,11 +43,15 @@ def test_word_class(word: str, expected: int) -> None:
     assert word_class(word) == expected
 
 
-def test_word_classes_is_int64_array() -> None:
-    got = word_classes(["Paris", "is", "NICE", "2"])
-    assert got.dtype == np.int64
-    assert got.tolist() == [TITLE, LOWER, UPPER, NO_LETTERS]
-    assert word_classes([]).shape == (0,)
+def test_orth_classes_read_words_by_hash() -> None:
+    """Classes of words given by ORTH hash, as the component reads Docs; cached by hash."""
+    nlp = spacy.blank("en")
+    doc = nlp("Paris is NICE 2")
+    orths = doc.to_array([ORTH]).tolist()
+    assert orth_classes(orths, nlp.vocab.strings) == [TITLE, LOWER, UPPER, NO_LETTERS]
+    assert orth_classes([], nlp.vocab.strings) == []
+    # Cached: the second time no string is looked up.
+    assert orth_classes(orths, {}) == [TITLE, LOWER, UPPER, NO_LETTERS]
 
 
 def test_unknown_scheme_is_refused() -> None:

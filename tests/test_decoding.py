@@ -106,13 +106,10 @@ def test_batched_decoding_equals_per_sequence(seed):
 
 
 def test_entity_confidences_are_mean_tag_probabilities():
-    from spacy_nerzoo.decoding import entity_confidences
-
     probs = np.array([[0.2, 0.8], [0.4, 0.6], [0.9, 0.1]], np.float32)
     tags = np.array([1, 1, 0])
-    np.testing.assert_allclose(
-        entity_confidences(probs, tags, [(0, 2, "X"), (2, 3, "Y")]), [0.7, 0.9], rtol=1e-6
-    )
+    starts, ends = np.array([0, 2]), np.array([2, 3])
+    np.testing.assert_allclose(mean_tag_probs(probs, tags, starts, ends), [0.7, 0.9], rtol=1e-6)
 
 
 # -- the batched path: all Docs of a batch laid end to end -------------------------------------

@@ -62,6 +62,7 @@ from ..backends.loading import (
 from ..casing import N_CLASSES as N_CASING_CLASSES
 from ..casing import SPECIAL as CASING_SPECIAL
 from ..casing import check_scheme as check_casing_scheme
+from ..casing import config_scheme as casing_scheme
 from ..catalogue import ZOO, ZooEntry
 from ..decoding import Decoding, TagScheme, chunk_flat, decode_flat, mean_tag_probs
 from ..errors import ModelLoadError
@@ -95,6 +96,7 @@ class Runtime:
         self.config = config
         self.backend = backend
         self.scheme = TagScheme.from_labels(config.id2label)
+        self.coarse_scheme = self.scheme.coarse()  # for label_level="coarse"
         # ValueErrors here are wrapped by load_runtime with the model's name.
         if backend.num_labels != len(self.scheme.prefixes):
             raise ValueError(
@@ -117,7 +119,7 @@ class Runtime:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.max_positions = max_positions(config)
         # A model trained with casing classes as token types (spacy_nerzoo.casing) gets them.
-        casing = (getattr(config, "nerzoo", None) or {}).get("casing")
+        casing = casing_scheme(config)
         self.casing = casing is not None
         if self.casing:
             check_casing_scheme(casing)
@@ -333,25 +335,6 @@ def _hf_forward(model: Model[HFInput, Any], inputs: HFInput, is_train: bool) -> 
         return inputs  # integer inputs: nothing to propagate
 
     return torch2xp(logits), backprop
-
-
-def _merge_touching(ents: list[Prediction]) -> list[Prediction]:
-    """Join entities that touch and share a label, weighting confidences by length.
-
-    Under IO tags an entity is a run of tokens with one label, so once fine Few-NERD types are
-    mapped to their coarse family, ``person-actor`` next to ``person-director`` is one ``person``
-    run: the entity Few-NERD's coarse evaluation (and ``nerzoo evaluate --label-level coarse``)
-    counts.
-    """
-    merged: list[Prediction] = []
-    for start, end, label, conf in ents:
-        if merged and merged[-1][1] == start and merged[-1][2] == label:
-            s0, _, _, c0 = merged[-1]
-            n0, n1 = start - s0, end - start
-            merged[-1] = (s0, end, label, (c0 * n0 + conf * n1) / (n0 + n1))
-        else:
-            merged.append((start, end, label, conf))
-    return merged
 
 
 def build_hf_model() -> Model[HFInput, Any]:
@@ -577,14 +560,12 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         """
         if self._runtime is None:
             return ()
-        types = self._runtime.scheme.entity_types
-        out = sorted({self._map_label(t) for t in types})
+        out = self._output_scheme(self._runtime).entity_types
         return tuple(lab for lab in out if self.labels_filter is None or lab in self.labels_filter)
 
-    def _map_label(self, label: str) -> str:
-        if self.label_level == "coarse":
-            return label.split("-", 1)[0]
-        return label
+    def _output_scheme(self, rt: Runtime) -> TagScheme:
+        """The scheme entities are chunked and labelled by: the head's, or its coarse reading."""
+        return rt.coarse_scheme if self.label_level == "coarse" else rt.scheme
 
     # -- training ----------------------------------------------------------------------------
 
@@ -776,14 +757,10 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         outputs = [np.zeros((0, len(rt.scheme.prefixes)), np.float32)]
         for at in range(0, len(order), self.batch_size):
             run = order[at : at + self.batch_size]
-            starts, ends = windows.starts[run], windows.ends[run]
-            ids, mask = pad_windows(batch.piece_ids, starts, ends, rt.prefix, rt.suffix, rt.pad_id)
-            types = None
-            if batch.piece_types is not None:
-                types = pad_windows(
-                    batch.piece_types, starts, ends, rt.prefix * 0, rt.suffix * 0, CASING_SPECIAL
-                )[0]
-            logits = rt.backend.predict(ids, mask, types)
+            inputs = self._inputs(
+                batch.piece_ids, batch.piece_types, windows.starts[run], windows.ends[run]
+            )
+            logits = rt.backend.predict(*inputs)
             outputs.append(window_pieces(logits, lengths[run], len(rt.prefix)))
         pieces = np.concatenate(outputs)[windows.rows(order)]
         piece_probs = softmax(pieces.astype(np.float32, copy=False))
@@ -793,32 +770,46 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         tags = decode_flat(token_probs, ~has, offsets, rt.scheme, self.decoding)
         return self._entities(token_probs, tags, offsets)
 
-    def _pad(self, pieces: list[np.ndarray], types: list[np.ndarray] | None = None) -> HFInput:
-        """Wordpiece ids with the model's special tokens, right-padded, the attention mask, and
-        the pieces' casing classes padded alike (None without ``types``)."""
+    def _inputs(
+        self,
+        piece_ids: np.ndarray,
+        piece_types: np.ndarray | None,
+        starts: np.ndarray,
+        ends: np.ndarray,
+    ) -> HFInput:
+        """Network inputs for the windows ``starts[i]:ends[i]`` of a piece sequence: ids with the
+        model's special tokens, right-padded, the attention mask, and the pieces' casing classes
+        laid out alike (special tokens and padding: class 0), or None for a model without."""
         rt = self.runtime
+        ids, mask = pad_windows(piece_ids, starts, ends, rt.prefix, rt.suffix, rt.pad_id)
+        types = None
+        if piece_types is not None:
+            prefix, suffix = np.zeros_like(rt.prefix), np.zeros_like(rt.suffix)
+            types, _ = pad_windows(piece_types, starts, ends, prefix, suffix, CASING_SPECIAL)
+        return ids, mask, types
+
+    def _pad(self, pieces: list[np.ndarray], types: list[np.ndarray] | None = None) -> HFInput:
+        """:meth:`_inputs` for separate windows, one row each (``types`` alike, or None)."""
         lengths = np.asarray([len(p) for p in pieces], np.int64)
         ends = np.cumsum(lengths)
-        flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        ids, mask = pad_windows(flat, ends - lengths, ends, rt.prefix, rt.suffix, rt.pad_id)
-        padded_types = None
-        if types is not None:
-            flat_types = np.concatenate(types) if types else np.zeros(0, np.int64)
-            padded_types = pad_windows(
-                flat_types, ends - lengths, ends, rt.prefix * 0, rt.suffix * 0, CASING_SPECIAL
-            )[0]
-        return ids, mask, padded_types
+
+        def flat(arrays: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+
+        return self._inputs(
+            flat(pieces), None if types is None else flat(types), ends - lengths, ends
+        )
 
     def _entities(
         self, token_probs: np.ndarray, tags: np.ndarray, offsets: np.ndarray
     ) -> list[list[Prediction]]:
         """Each Doc's entities from the tags of a batch (Doc ``d``: ``offsets[d]:offsets[d+1]``)."""
-        scheme = self.runtime.scheme
+        scheme = self._output_scheme(self.runtime)
         starts, ends, types = chunk_flat(tags, offsets, scheme)
         confidences = mean_tag_probs(token_probs, tags, starts, ends).tolist()
         doc_of = np.searchsorted(offsets, starts, side="right") - 1
         first = offsets[doc_of]
-        labels = [self._map_label(t) for t in scheme.entity_types]
+        labels = scheme.entity_types
         keep = [self.labels_filter is None or lab in self.labels_filter for lab in labels]
         result: list[list[Prediction]] = [[] for _ in range(len(offsets) - 1)]
         for d, s, e, typ, conf in zip(
@@ -831,8 +822,6 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         ):
             if keep[typ]:
                 result[d].append((s, e, labels[typ], conf))
-        if scheme.name == "IO" and self.label_level == "coarse":
-            result = [_merge_touching(ents) for ents in result]
         return result
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Any) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..backends.onnx_backend import ONNX_FILE_NAMES
+from ..casing import N_CLASSES as N_CASING_CLASSES
+from ..casing import config_scheme
 from ..errors import NerzooError
 
 logger = logging.getLogger(__name__)
@@ -138,7 +140,7 @@ def export_onnx(
             fp32,
             opset,
             vocab_size=int(getattr(config, "vocab_size", 100)),
-            token_types=uses_token_types(config),
+            token_types=config_scheme(config) is not None,
         )
         if check:
             _check_fp32(model, fp32, text + random_ids, atol)
@@ -302,16 +304,9 @@ def _publish(tmp: Path, output: Path, metadata: dict[str, str]) -> None:
     os.replace(tmp, output)
 
 
-def uses_token_types(config: Any) -> bool:
-    """Whether the model reads casing classes as token types (``spacy_nerzoo.casing``)."""
-    return bool((getattr(config, "nerzoo", None) or {}).get("casing"))
-
-
 def _probe_types(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Token types for parity checks of casing models: every class occurs, padding gets 0."""
-    from ..casing import N_CLASSES
-
-    return (np.asarray(ids, np.int64) % N_CLASSES) * np.asarray(mask, np.int64)
+    return (np.asarray(ids, np.int64) % N_CASING_CLASSES) * np.asarray(mask, np.int64)
 
 
 def _torch_export(
@@ -496,7 +491,7 @@ def _check_fp32(model: Any, onnx_path: Path, batches: list[Batch], atol: float) 
     import torch
 
     session = _session(onnx_path)
-    token_types = uses_token_types(model.config)
+    token_types = config_scheme(model.config) is not None
     for ids, mask in batches:
         inputs = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
         if token_types:
