@@ -134,3 +134,30 @@ def write_conll() -> Callable[[Path, int, int], Path]:
         return path
 
     return write
+
+
+TrainerArgs = Callable[..., list[str]]
+
+
+@pytest.fixture(scope="session")
+def trainer_args(tiny_base: Path) -> TrainerArgs:
+    """``trainer_args(train, dev, out, *extra, max_length=32, lr="5e-3")``: the trainer's command
+    line for a tiny run on ``tiny_base`` (batches of 4, one thread), ``extra`` appended;
+    ``lr=None`` keeps the trainer's default rate."""
+
+    def args(
+        train: Path,
+        dev: Path,
+        out: Path,
+        *extra: str,
+        max_length: int = 32,
+        lr: str | None = "5e-3",
+    ) -> list[str]:
+        line = [
+            "--train", str(train), "--dev", str(dev), "--output", str(out),
+            "--base-model", str(tiny_base), "--max-length", str(max_length),
+            "--batch-size", "4", "--threads", "1",
+        ]  # fmt: skip
+        return [*line, *(["--lr", lr] if lr else []), *extra]
+
+    return args

@@ -18,6 +18,7 @@ from spacy_nerzoo.data.readers import read_documents  # noqa: E402
 from spacy_nerzoo.training import finetune  # noqa: E402
 
 WriteFile = Callable[[Path, int, int], Path]
+TrainerArgs = Callable[..., list[str]]
 
 
 def test_build_windows_labels_first_pieces_and_split(
@@ -40,17 +41,13 @@ def test_build_windows_labels_first_pieces_and_split(
 
 
 def test_training_reduces_loss_and_saves_loadable_model(
-    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+    tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile
 ) -> None:
     train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
     write_conll(train, 8, seed=2)
     write_conll(dev, 3, seed=3)
     out = tmp_path / "out"
-    common = [
-        "--train", str(train), "--dev", str(dev), "--output", str(out),
-        "--base-model", str(tiny_base), "--max-length", "32", "--batch-size", "4",
-        "--lr", "5e-3", "--threads", "1", "--log-every", "5",
-    ]  # fmt: skip
+    common = trainer_args(train, dev, out, "--log-every", "5")
     assert finetune.main([*common, "--epochs", "10"]) == 0
 
     metrics = json.loads((out / "metrics.json").read_text())
@@ -73,16 +70,12 @@ def test_training_reduces_loss_and_saves_loadable_model(
 
 
 def test_resume_continues_from_last(
-    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+    tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile
 ) -> None:
     train = tmp_path / "train.txt"
     write_conll(train, 4, seed=4)
     out = tmp_path / "out"
-    common = [
-        "--train", str(train), "--dev", str(train), "--output", str(out),
-        "--base-model", str(tiny_base), "--max-length", "32", "--batch-size", "4",
-        "--threads", "1", "--epochs", "2",
-    ]  # fmt: skip
+    common = trainer_args(train, train, out, "--epochs", "2", lr=None)
     finetune.main([*common, "--max-steps", "2"])  # stops inside epoch 1
     state = json.loads((out / "last" / "trainer_state.json").read_text())
     assert state["epoch"] == 1 and state["step"] == 2
@@ -106,7 +99,7 @@ def test_conll_keeps_the_fixed_label_order(tmp_path: Path, write_conll: WriteFil
 
 
 def test_dev_f1_is_what_nerzoo_evaluate_reports(
-    tmp_path: Path, tiny_base: Path, write_conll: WriteFile
+    tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile
 ) -> None:
     """Validation runs the component and the project's conlleval: the CLI gives the same F1."""
     from typer.testing import CliRunner
@@ -117,12 +110,7 @@ def test_dev_f1_is_what_nerzoo_evaluate_reports(
     write_conll(train, 6, seed=6)
     write_conll(dev, 3, seed=7)
     out = tmp_path / "out"
-    args = [
-        "--train", str(train), "--dev", str(dev), "--output", str(out),
-        "--base-model", str(tiny_base), "--max-length", "16", "--batch-size", "4",
-        "--lr", "5e-3", "--threads", "1", "--epochs", "3",
-    ]  # fmt: skip
-    finetune.main(args)
+    finetune.main(trainer_args(train, dev, out, "--epochs", "3", max_length=16))
     metrics = json.loads((out / "metrics.json").read_text())
     best = metrics["epochs"][metrics["best"]["epoch"] - 1]["valid"]
     # A window of 16 pieces: documents run in several overlapping windows, as at inference.

@@ -40,7 +40,9 @@ def test_windows_carry_casing_classes(tmp_path: Path, tokenizer) -> None:
 
 @pytest.fixture(scope="module")
 def casing_model(
-    tmp_path_factory: pytest.TempPathFactory, tiny_base: Path, write_conll: Callable[..., Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    trainer_args: Callable[..., list[str]],
+    write_conll: Callable[..., Path],
 ) -> Path:
     """A tiny casing model from the trainer, its token-type rows then made clearly different."""
     tmp = tmp_path_factory.mktemp("casing")
@@ -48,12 +50,7 @@ def casing_model(
     write_conll(train, 4, seed=2)
     write_conll(dev, 2, seed=3)
     out = tmp / "out"
-    args = [
-        "--train", str(train), "--dev", str(dev), "--output", str(out),
-        "--base-model", str(tiny_base), "--max-length", "32", "--batch-size", "4",
-        "--lr", "5e-3", "--threads", "1", "--epochs", "1", "--casing",
-    ]  # fmt: skip
-    assert finetune.main(args) == 0
+    assert finetune.main(trainer_args(train, dev, out, "--epochs", "1", "--casing")) == 0
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["type_vocab_size"] == N_CLASSES
     assert config["nerzoo"]["casing"] == SCHEME

@@ -32,16 +32,16 @@ def corpus(
 
 @pytest.fixture(scope="module")
 def trained(
-    tmp_path_factory: pytest.TempPathFactory, corpus: tuple[Path, Path], tiny_base: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    corpus: tuple[Path, Path],
+    trainer_args: Callable[..., list[str]],
 ) -> tuple[Path, dict[str, Any]]:
     """A few dozen steps on the sample: 60 sentences, batches of 4, 6 epochs (90 steps)."""
     train, dev = corpus
     out = tmp_path_factory.mktemp("fewnerd-run")
-    args = [
-        "--train", str(train), "--dev", str(dev), "--output", str(out),
-        "--base-model", str(tiny_base), "--max-length", str(MAX_LENGTH), "--batch-size", "4",
-        "--lr", "5e-3", "--threads", "1", "--epochs", "6", "--log-every", "10",
-    ]  # fmt: skip
+    args = trainer_args(
+        train, dev, out, "--epochs", "6", "--log-every", "10", max_length=MAX_LENGTH
+    )
     assert finetune.main(args) == 0
     return out, json.loads((out / "metrics.json").read_text())
 

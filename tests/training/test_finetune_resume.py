@@ -19,12 +19,14 @@ from safetensors.torch import load_file  # noqa: E402
 from spacy_nerzoo.training import finetune  # noqa: E402
 
 
-def _args(train: Path, out: Path, base: Path, *extra: str) -> list[str]:
-    return [
-        "--train", str(train), "--dev", str(train), "--output", str(out),
-        "--base-model", str(base), "--max-length", "32", "--batch-size", "4",
-        "--lr", "5e-3", "--threads", "1", "--eval-limit", "10", "--log-every", "50", *extra,
-    ]  # fmt: skip
+@pytest.fixture
+def run_args(trainer_args: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """``run_args(train, out, *extra)``: a tiny run validating on 10 of its training sentences."""
+
+    def args(train: Path, out: Path, *extra: str) -> list[str]:
+        return trainer_args(train, train, out, "--eval-limit", "10", "--log-every", "50", *extra)
+
+    return args
 
 
 def _history(out: Path) -> list[tuple[Any, ...]]:
@@ -53,7 +55,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 def test_resume_mid_epoch_equals_straight_run(
     tmp_path: Path,
     write_fewnerd: Callable[..., Path],
-    tiny_base: Path,
+    run_args: Callable[..., list[str]],
     monkeypatch: pytest.MonkeyPatch,
     interrupt: str,
     n_sentences: int,
@@ -63,10 +65,10 @@ def test_resume_mid_epoch_equals_straight_run(
     """Train straight, then stopped/killed after ``at`` steps and resumed; compare the two."""
     train = write_fewnerd(tmp_path / "train.txt", n_sentences, 3)
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    finetune.main(_args(train, straight, tiny_base, *recipe))
+    finetune.main(run_args(train, straight, *recipe))
 
     if interrupt == "stop":
-        finetune.main(_args(train, broken, tiny_base, *recipe, "--stop-after", str(at)))
+        finetune.main(run_args(train, broken, *recipe, "--stop-after", str(at)))
         metrics = json.loads((broken / "metrics.json").read_text())
         assert metrics["stopped"]["step"] == at and "finished" not in metrics
         saved_at = at
@@ -83,7 +85,7 @@ def test_resume_mid_epoch_equals_straight_run(
         monkeypatch.setattr(finetune, "collate", dying_collate)
         every = at // 2
         with pytest.raises(KeyboardInterrupt):
-            finetune.main(_args(train, broken, tiny_base, *recipe, "--save-every", str(every)))
+            finetune.main(run_args(train, broken, *recipe, "--save-every", str(every)))
         monkeypatch.setattr(finetune, "collate", collate)
         saved_at = every * (at // every)
         # Killed between the two renames of a checkpoint swap: only last.old is there.
@@ -92,17 +94,17 @@ def test_resume_mid_epoch_equals_straight_run(
     state = json.loads((last / "trainer_state.json").read_text())
     assert state["step"] == saved_at and state["batch"] > 0  # mid-epoch
 
-    finetune.main(_args(train, broken, tiny_base, *recipe, "--resume"))
+    finetune.main(run_args(train, broken, *recipe, "--resume"))
     assert _history(broken) == _history(straight)
     _assert_same_weights(straight / "last", broken / "last")
     _assert_same_weights(straight / "best", broken / "best")
 
 
 def test_resume_refuses_other_settings(
-    tmp_path: Path, write_fewnerd: Callable[..., Path], tiny_base: Path
+    tmp_path: Path, write_fewnerd: Callable[..., Path], run_args: Callable[..., list[str]]
 ) -> None:
     train = write_fewnerd(tmp_path / "train.txt", 12, 4)
     out = tmp_path / "out"
-    finetune.main(_args(train, out, tiny_base, "--epochs", "2", "--stop-after", "2"))
+    finetune.main(run_args(train, out, "--epochs", "2", "--stop-after", "2"))
     with pytest.raises(ValueError, match="lr: 0.005 -> 0.001"):
-        finetune.main(_args(train, out, tiny_base, "--epochs", "2", "--resume", "--lr", "1e-3"))
+        finetune.main(run_args(train, out, "--epochs", "2", "--resume", "--lr", "1e-3"))
