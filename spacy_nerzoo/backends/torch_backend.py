@@ -52,6 +52,9 @@ class TorchBackend:
     def from_pretrained(cls, location: str | Path, precision: str = "fp32") -> TorchBackend:
         from transformers import AutoModelForTokenClassification
 
+        from .cased import register
+
+        register()
         model = AutoModelForTokenClassification.from_pretrained(str(location))
         return cls(model, precision)
 

@@ -157,6 +157,9 @@ def load_runtime(
     """
     from transformers import AutoConfig
 
+    from ..backends.cased import register as register_cased
+
+    register_cased()
     try:
         config = AutoConfig.from_pretrained(str(location))
     except Exception as e:  # noqa: BLE001 - any failure becomes one actionable error

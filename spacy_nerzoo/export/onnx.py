@@ -114,6 +114,9 @@ def export_onnx(
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
 
+    from ..backends.cased import register as register_cased
+
+    register_cased()
     model_dir, output = Path(model_dir), Path(output)
     config = AutoConfig.from_pretrained(str(model_dir))
     refuse_unexportable(config.model_type)

