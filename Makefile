@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[torch,train,dev,spark]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[torch,train,dev,spark,sparknlp]"
 	touch $(STAMP)
 
 $(NOTORCH_STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)

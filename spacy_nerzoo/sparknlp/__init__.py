@@ -1,0 +1,14 @@
+"""Import Spark NLP 3.x model downloads (the zoo's seed models) into spaCy pipelines.
+
+``import_sparknlp(zip, output)`` (or ``nerzoo import-sparknlp ZIP OUTPUT``) converts
+AlbertForTokenClassification, DistilBertForTokenClassification and LongformerForTokenClassification
+into Hugging Face folders for ``token_classifier``.
+Reading the TF files needs ``pip install 'spacy-nerzoo[sparknlp]'``; the converted models do not.
+"""
+
+from __future__ import annotations
+
+from .convert import component_config, import_sparknlp, supported_annotators
+from .errors import SparkNLPFormatError
+
+__all__ = ["SparkNLPFormatError", "component_config", "import_sparknlp", "supported_annotators"]
