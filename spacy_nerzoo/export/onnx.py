@@ -28,12 +28,14 @@ from ..backends.onnx_backend import ONNX_FILE_NAMES
 from ..casing import N_CLASSES as N_CASING_CLASSES
 from ..casing import config_scheme
 from ..errors import NerzooError
+from . import row_scales
 
 logger = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, exporter, quantisation options), so that files in
 # users' caches made by an older version are not reused.
-EXPORT_FORMAT_VERSION = 2
+# 3: int8 files quantise activations per row (``row_scales``), not per batch.
+EXPORT_FORMAT_VERSION = 3
 DEFAULT_OPSET = 17
 CACHE_ENV = "SPACY_NERZOO_CACHE"
 # protobuf cannot hold a message over 2 GiB; bigger models would need ONNX external data files,
@@ -136,6 +138,8 @@ def export_onnx(
         "id2label": json.dumps({str(k): v for k, v in config.id2label.items()}),
         "precision": "int8" if quantize else "fp32",
     }
+    if quantize:
+        metadata[row_scales.METADATA_KEY] = row_scales.PER_ROW
     output.parent.mkdir(parents=True, exist_ok=True)
     with _temp_file(output, ".fp32.onnx") as fp32:
         _torch_export(
@@ -174,6 +178,7 @@ def quantize_onnx(
     fp32_path, output = Path(fp32_path), Path(output)
     metadata = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
     metadata["precision"] = "int8"
+    metadata[row_scales.METADATA_KEY] = row_scales.PER_ROW
     output.parent.mkdir(parents=True, exist_ok=True)
     with _temp_file(output, ".int8.onnx") as int8:
         _quantize(fp32_path, int8)
@@ -382,7 +387,7 @@ def _torch_export(
 
 
 def _quantize(fp32: Path, int8: Path) -> None:
-    """Dynamic int8: int8 weights, activations quantised per batch at run time.
+    """Dynamic int8: int8 weights, activations quantised per token (row) at run time.
 
     Options measured on DistilBERT-base and MiniLM (AVX-512 VNNI, onnxruntime 1.31): all
     supported op types (MatMul weights and the Gather of embedding tables) against MatMul only,
@@ -393,6 +398,10 @@ def _quantize(fp32: Path, int8: Path) -> None:
     their fp32 label), so: all op types, per channel, QInt8 weights. ``MatMulConstBOnly=False``
     (also quantising attention's activation x activation products) changed neither speed nor
     error, so the dynamic-mode default (constant weights only) stays, stated explicitly.
+
+    ``quantize_dynamic`` picks one activation scale per tensor, i.e. per forward pass, which
+    makes a Doc's entities depend on the other Docs in its batch; ``row_scales`` then rewrites
+    the graph to one scale per token (docs/benchmarks.md has its cost and accuracy).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -411,6 +420,7 @@ def _quantize(fp32: Path, int8: Path) -> None:
                 per_channel=True,
                 extra_options={"MatMulConstBOnly": True},
             )
+        row_scales.rewrite_file(int8)
     finally:
         if fp32.name.endswith(".inlined.onnx"):
             fp32.unlink(missing_ok=True)
