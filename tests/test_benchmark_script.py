@@ -62,6 +62,8 @@ def test_quick_backends_run_reports_every_variant(
     for variant in VARIANTS:
         assert f"| {variant} |" in text
     assert "CPU:" in text and "Versions:" in text
+    assert "CPU class: **" in text and "Load average" in text
+    assert "| words / CPU-s |" in text
     assert "onnx int8 >= 3.5x torch fp32" in text  # targets are evaluated, whatever the outcome
     if "--png" in cmd:
         assert png.stat().st_size > 0
@@ -73,7 +75,15 @@ def test_tables_and_targets_from_results() -> None:
     result = bench.Result  # type: ignore[attr-defined]
 
     def res(name: str, seconds: float, network: float) -> object:
-        runs = [{"seconds": seconds, "network_s": network, "forward_calls": 1, "fill": 0.5}]
+        runs = [
+            {
+                "seconds": seconds,
+                "cpu_s": 2 * seconds,
+                "network_s": network,
+                "forward_calls": 1,
+                "fill": 0.5,
+            }
+        ]
         return result(variant("m", name, "nerzoo"), 1000, runs=runs, peak_rss_mb=100.0)
 
     results = [
@@ -86,8 +96,8 @@ def test_tables_and_targets_from_results() -> None:
     header = bench.table_header(refs)  # type: ignore[attr-defined]
     rows = bench.table_rows(results, refs)  # type: ignore[attr-defined]
     assert all(len(r) == len(header) for r in rows)
-    assert rows[1][2:6] == ["5,000", "5,000–5,000", "5.00x", "10.00x"]
-    assert rows[1][6:8] == ["95.0%", "5.0%"]
+    assert rows[1][2:9] == ["5,000", "5,000–5,000", "2,500", "5.00x", "10.00x", "5.00x", "10.00x"]
+    assert rows[1][9:11] == ["95.0%", "5.0%"]
     assert rows[3][2] == "failed"
     targets = bench.check_backend_targets(results)  # type: ignore[attr-defined]
     assert "m: onnx int8 >= 3.5x torch fp32: 5.00x, met" in targets
@@ -104,3 +114,38 @@ def test_sentences_fall_back_when_corpus_is_absent(tmp_path: Path, n: int) -> No
     assert len(texts.texts) == n
     assert texts.words == sum(len(t.split()) for t in texts.texts)
     assert "not found" in texts.description
+
+
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        ({"sse4_2", "avx", "avx2", "fma"}, "AVX2"),
+        ({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}, "AVX-512"),
+        ({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"}, "AVX-512 + AMX"),
+        ({"sse4_2"}, "pre-AVX2"),
+    ],
+)
+def test_cpu_class_from_flags(flags: set[str], expected: str) -> None:
+    assert _load_script().cpu_class(flags) == expected  # type: ignore[attr-defined]
+
+
+def test_builtin_targets_per_cpu_second_depend_on_the_cpu_class() -> None:
+    bench = _load_script()
+    variant, result = bench.Variant, bench.Result  # type: ignore[attr-defined]
+
+    def res(name: str, seconds: float, cpu_s: float) -> object:
+        runs = [{"seconds": seconds, "cpu_s": cpu_s, "network_s": None}]
+        return result(variant("b", name, "spacy"), 1000, runs=runs)
+
+    # Ours: 1,000 words/s wall on two cores (0.5 words per CPU-ms); spaCy: one core, half the
+    # wall speed, so the same per CPU-second.
+    results = [
+        res(bench.BUILTIN, 1.0, 2.0),  # type: ignore[attr-defined]
+        res(bench.SPACY_SM, 2.0, 2.0),  # type: ignore[attr-defined]
+        res(bench.SPACY_SM_CORES, 1.25, 2.5),  # type: ignore[attr-defined]
+    ]
+    avx2 = bench.check_builtin_targets(results, "AVX2")  # type: ignore[attr-defined]
+    assert avx2[0].endswith("(1.00x), met")
+    avx512 = bench.check_builtin_targets(results, "AVX-512")  # type: ignore[attr-defined]
+    assert ">= 2x" in avx512[0] and avx512[0].endswith("(1.00x), NOT met")
+    assert any("same cores" in line and "(1.25x)" in line for line in avx2)
