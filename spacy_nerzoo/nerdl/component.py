@@ -49,6 +49,7 @@ if importlib.util.find_spec("torch") is not None:
     # the package's spacy_architectures entry points are not installed.
     from . import embeddings as _embeddings  # noqa: F401
     from . import model as _model  # noqa: F401
+    from . import spark_network as _spark_network  # noqa: F401
 
 CFG_FILE = "cfg.json"
 MODEL_FILE = "model"

@@ -221,7 +221,12 @@ def build_network(model: Model[NerDLInput, Any], saved: Path | None, component: 
         raise ValueError("NerDL needs its tag names before the network can be built")
     source: EmbeddingSource = model.attrs["embeddings"]
     embeddings = source.build(saved, component=component)
-    net = NerDLNetwork(embeddings, tag_names, **model.attrs["hparams"])
+    network_class: type[nn.Module] = NerDLNetwork
+    if model.attrs.get("network") == "spark":  # spacy_nerzoo.SparkNerDL.v1: imported weights
+        from .spark_network import SparkNerDLNetwork
+
+        network_class = SparkNerDLNetwork
+    net = network_class(embeddings, tag_names, **model.attrs["hparams"])
     model.shims[:] = [PyTorchShim(net)]
 
 

@@ -2,7 +2,8 @@
 
 ``import_sparknlp(zip, output)`` (or ``nerzoo import-sparknlp ZIP OUTPUT``) converts
 AlbertForTokenClassification, DistilBertForTokenClassification and LongformerForTokenClassification
-into Hugging Face folders for ``token_classifier``.
+into Hugging Face folders for ``token_classifier``, and NerDLModel into a spaCy pipeline whose
+``nerdl`` component runs Spark NLP's graph.
 Reading the TF files needs ``pip install 'spacy-nerzoo[sparknlp]'``; the converted models do not.
 """
 

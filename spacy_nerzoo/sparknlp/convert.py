@@ -17,7 +17,7 @@ PROVENANCE = "sparknlp.json"
 
 def supported_annotators() -> list[str]:
     """Short names of the Spark NLP annotators this importer converts."""
-    return sorted(ARCHITECTURES)
+    return sorted(ARCHITECTURES) + ["NerDLModel"]
 
 
 def import_sparknlp(
@@ -26,11 +26,14 @@ def import_sparknlp(
     *,
     overwrite: bool = False,
     num_attention_heads: int | None = None,
+    embeddings: dict[str, Any] | None = None,
 ) -> Path:
     """Convert a Spark NLP 3.x model download (zip or unzipped folder) into ``output``.
 
     Token classifiers become a Hugging Face folder for ``token_classifier`` (``config={"model":
-    output}``). ``output`` also gets
+    output}``); a NerDLModel becomes a spaCy pipeline whose ``nerdl`` component runs Spark's graph
+    (``spacy.load(output)``), over ``embeddings`` (a ``spacy_nerzoo.*Embeddings.v1`` config;
+    default: the checkpoint the model's ``storageRef`` names). ``output`` also gets
     ``sparknlp.json`` (source, annotator, params), and the converted model is loaded once before
     this returns, so a folder that exists is one that works. Anything else raises
     :class:`SparkNLPFormatError` saying what was expected.
@@ -48,10 +51,18 @@ def import_sparknlp(
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
         try:
-            from .token_classifiers import convert_token_classifier
+            if short == "NerDLModel":
+                from .nerdl import convert_nerdl
 
-            params = convert_token_classifier(archive, tmp, num_attention_heads=num_attention_heads)
-            kind = "token_classifier"
+                params = convert_nerdl(archive, tmp, embeddings=embeddings)
+                kind = "nerdl"
+            else:
+                from .token_classifiers import convert_token_classifier
+
+                params = convert_token_classifier(
+                    archive, tmp, num_attention_heads=num_attention_heads
+                )
+                kind = "token_classifier"
             provenance: dict[str, Any] = {
                 "source": Path(source).name,
                 "annotator": archive.class_name,
@@ -91,7 +102,7 @@ def component_config(folder: str | Path) -> dict[str, Any]:
             "alignment": "first",
             "decoding": "argmax",
         }
-    return {"model": str(folder)}
+    return {}  # a NerDL import is a whole pipeline: spacy.load(folder)
 
 
 def check_converted(folder: Path) -> None:
@@ -105,3 +116,7 @@ def check_converted(folder: Path) -> None:
         model = AutoModelForTokenClassification.from_pretrained(folder)
         if model.config.num_labels != config.num_labels:  # pragma: no cover - sanity
             raise SparkNLPFormatError(f"{folder}: the converted model does not load back")
+    else:
+        from .nerdl import check_nerdl_folder
+
+        check_nerdl_folder(folder)

@@ -95,9 +95,7 @@ def test_unknown_annotator(tmp_path: Path) -> None:
         tmp_path / "m.zip",
         replace={"metadata/part-00000": json.dumps(meta).encode()},
     )
-    message = expect_error(
-        path, "PerceptronModel is not supported", tmp_path=tmp_path
-    )
+    message = expect_error(path, "PerceptronModel is not supported", tmp_path=tmp_path)
     assert "DistilBertForTokenClassification" in message
 
 

@@ -10,7 +10,7 @@ import pytest
 import spacy
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
-from sparknlp_fixtures import TOKEN_ZIPS, reference
+from sparknlp_fixtures import TOKEN_ZIPS, reference, restored_session
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from spacy_nerzoo.sparknlp import component_config, import_sparknlp
@@ -37,16 +37,7 @@ def converted(
 
 def _run(sig: dict[str, str], input_ids: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     with SparkNLPArchive(TOKEN_ZIPS[name]) as archive, archive.tensorflow(TF_FILES[name]) as bundle:
-        graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(bundle.graph_def)
-        graph = tf.Graph()
-        with graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as sess:
-            sess.run(
-                sig["restoreOpName_"],
-                {sig["filenameTensorName_"] + ":0": str(bundle.variables_prefix)},
-            )
+        with restored_session(bundle, sig["restoreOpName_"], sig["filenameTensorName_"]) as sess:
             feed = {sig["input_ids"]: input_ids, sig["attention_mask"]: mask}
             for key, tensor in sig.items():  # unfed inputs (segment ids, global attention): zeros
                 if tensor.startswith("serving_default_") and key not in (
