@@ -68,7 +68,18 @@ class ZooEntry:
     bundled: str | None = None  # path inside the installed package, for models we ship
     licence: str = ""
     description: str = ""
+    # The Spark NLP model's download (file name as on its card, under SPARK_NLP_MODELS_URL):
+    # `nerzoo import-sparknlp` converts it (spacy_nerzoo.sparknlp).
+    spark_nlp_download: str | None = None
 
+    @property
+    def spark_nlp_url(self) -> str | None:
+        """Where the Spark NLP model's zip is published (its card's Download link)."""
+        return SPARK_NLP_MODELS_URL + self.spark_nlp_download if self.spark_nlp_download else None
+
+
+# John Snow Labs' public bucket, the target of every model card's Download button.
+SPARK_NLP_MODELS_URL = "https://s3.amazonaws.com/auxdata.johnsnowlabs.com/public/models/"
 
 ZOO: dict[str, ZooEntry] = {}
 
@@ -95,6 +106,7 @@ register(
         labels=CONLL_LABELS,
         tag_scheme="IOB2",
         spark_nlp_model="albert_base_token_classifier_conll03",
+        spark_nlp_download="albert_base_token_classifier_conll03_en_3.3.0_3.0_1632660795297.zip",
         max_length=512,
         case_sensitive=False,
         checkpoint="ArBert/albert-base-v2-finetuned-ner",
@@ -138,6 +150,9 @@ register(
         labels=CONLL_LABELS,
         tag_scheme="IOB2",
         spark_nlp_model="longformer_large_token_classifier_conll03",
+        spark_nlp_download=(
+            "longformer_large_token_classifier_conll03_en_3.3.0_3.0_1633778673017.zip"
+        ),
         max_length=4096,
         case_sensitive=True,
         checkpoint=None,
@@ -178,6 +193,7 @@ register(
         labels=CONLL_LABELS,
         tag_scheme="IOB2",
         spark_nlp_model="ner_conll_elmo",
+        spark_nlp_download="ner_conll_elmo_en_3.2.2_2.4_1630419727678.zip",
         case_sensitive=True,
         checkpoint=None,
         checkpoint_note=(
@@ -220,6 +236,7 @@ register(
         labels=CONLL_LABELS,
         tag_scheme="IOB2",
         spark_nlp_model="ner_conll_distilbert_base_cased",
+        spark_nlp_download="ner_conll_distilbert_base_cased_en_3.2.0_2.4_1628079967124.zip",
         case_sensitive=True,
         checkpoint=None,
         checkpoint_note=(
@@ -257,6 +274,9 @@ register(
         labels=FEWNERD_LABELS,
         tag_scheme="IO",
         spark_nlp_model="distilbert_base_token_classifier_few_nerd",
+        spark_nlp_download=(
+            "distilbert_base_token_classifier_few_nerd_en_3.2.0_2.4_1628435975886.zip"
+        ),
         max_length=512,
         case_sensitive=True,
         checkpoint=None,

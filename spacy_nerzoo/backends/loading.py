@@ -38,11 +38,18 @@ class Checkpoint:
 def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
     """Decide whether ``source`` is a local folder or a hub id; fail early on obvious problems."""
     if not source:
+        from ..sparknlp.zoo import cached_checkpoint, import_hint
+
+        converted = cached_checkpoint(component)  # a Spark NLP seed model, converted once
+        if converted is not None:
+            return Checkpoint(str(converted), str(converted), True)
+        seed = ZOO.get(component)
         raise ModelLoadError(
             f"Component '{component}' has no model to load: this zoo entry has no public "
             f"checkpoint. Supply one with nlp.add_pipe('{component}', "
             "config={'model': '/path/to/checkpoint'}) (a folder with config.json, tokenizer files "
             "and weights) or a Hugging Face hub id."
+            + (f" {import_hint(seed)}" if seed is not None and seed.spark_nlp_download else "")
         )
     entry = ZOO.get(source)
     bundled = bundled_path(entry) if entry else None

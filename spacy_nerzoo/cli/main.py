@@ -400,6 +400,13 @@ def info(
         f"  Spark NLP model:    {entry.spark_nlp_model or '-'}",
         f"  public checkpoint:  {entry.checkpoint or 'none'}",
     ]
+    if entry.spark_nlp_download:
+        out += [
+            f"  Spark NLP download: {entry.spark_nlp_download}",
+            f"                      {entry.spark_nlp_url}",
+            f"  import it with:     nerzoo import-sparknlp {entry.spark_nlp_download} "
+            f"{entry.name}-sparknlp",
+        ]
     if entry.bundled:
         out.append(f"  bundled:            {entry.bundled}")
     out.append(f"  weights here:       {'yes' if here.available else 'no'}: {here.where}")
@@ -570,6 +577,60 @@ def export(
 
     out = bundle_model(export_source(model, component), output, precision=precision.value)
     typer.echo(f"Wrote {out / ONNX_FILE_NAMES[precision.value]}")
+
+
+@app.command("import-sparknlp")
+def import_sparknlp_cli(
+    source: Annotated[
+        Path, typer.Argument(help="A Spark NLP 3.x model download (zip) or its unzipped folder.")
+    ],
+    output: Annotated[Path, typer.Argument(help="Folder to write the converted model to.")],
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            help="NerDL only: the embedding source, a Hugging Face encoder (hub id or folder) "
+            "or ELMO_OPTIONS.json,ELMO_WEIGHTS.hdf5. Default: the one its storageRef names."
+        ),
+    ] = None,
+    num_attention_heads: Annotated[
+        int | None, typer.Option(help="Token classifiers: override the heads read off the graph.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Convert a Spark NLP download into a model our components load (needs [sparknlp]).
+
+    Token classifiers become a Hugging Face folder: config={"model": OUTPUT}. A NerDLModel becomes
+    a spaCy pipeline: spacy.load(OUTPUT).
+    """
+    from ..sparknlp import component_config, import_sparknlp
+
+    out = import_sparknlp(
+        source,
+        output,
+        overwrite=overwrite,
+        num_attention_heads=num_attention_heads,
+        embeddings=_embeddings_option(embeddings),
+    )
+    settings = component_config(out)
+    if settings:
+        typer.echo(f"Wrote {out}; use it with nlp.add_pipe('token_classifier', config={settings})")
+    else:
+        typer.echo(f"Wrote {out}; load it with spacy.load('{out}')")
+
+
+def _embeddings_option(value: str | None) -> dict[str, Any] | None:
+    """``--embeddings``: an ELMo options/weights pair or a Hugging Face encoder."""
+    if value is None:
+        return None
+    if "," in value:
+        options, weights = (v.strip() for v in value.split(",", 1))
+        return {
+            "@architectures": "spacy_nerzoo.ElmoEmbeddings.v1",
+            "options_file": options,
+            "weight_file": weights,
+            "pooling_layer": "elmo",
+        }
+    return {"@architectures": "spacy_nerzoo.TransformerEmbeddings.v1", "name": value}
 
 
 app.command("convert")(convert_cli)

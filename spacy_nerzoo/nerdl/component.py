@@ -277,9 +277,15 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
         result: list[list[Entity]] = [[] for _ in docs]
         tag_names = self.tag_names
         if tag_names is None or network(self.model) is None:
+            seed = ZOO.get(self.name)
+            hint = ""
+            if seed is not None and seed.spark_nlp_download:
+                from ..sparknlp.zoo import import_hint
+
+                hint = " " + import_hint(seed)
             raise ValueError(
                 f"'{self.name}' has no trained network: train it (nlp.initialize() and "
-                "nlp.update(), or `spacy train`) or load a trained pipeline"
+                "nlp.update(), or `spacy train`) or load a trained pipeline" + hint
             )
         scheme = TagScheme.from_labels(tag_names)
         units = [

@@ -18,7 +18,7 @@ from spacy_nerzoo.nerdl.component import network
 from spacy_nerzoo.nerdl.embeddings import EmbeddingModule
 from spacy_nerzoo.sparknlp import SparkNLPFormatError, import_sparknlp
 from spacy_nerzoo.sparknlp.archive import SparkNLPArchive
-from spacy_nerzoo.sparknlp.nerdl import dataset_params
+from spacy_nerzoo.sparknlp.nerdl import dataset_params, scala_list
 
 tf = pytest.importorskip("tensorflow", reason="the [sparknlp] extra (make install has it)")
 
@@ -147,3 +147,34 @@ def test_missing_dataset_params(tmp_path: Path) -> None:
     path = rezip(NERDL_ZIP, tmp_path / "m.zip", drop="fields/datasetParams/")
     with pytest.raises(SparkNLPFormatError, match="no 'datasetParams' field"):
         import_sparknlp(path, tmp_path / "out", embeddings=WORDS_SOURCE)
+
+
+@pytest.mark.parametrize(
+    "serialised",
+    [
+        # Scala 2.13 (pyspark here): DefaultSerializationProxy, size as block data, SerializeEnd.
+        {
+            "__class__": "scala.collection.generic.DefaultSerializationProxy",
+            "__annotations__": [
+                b"\xff\xff\xff\xff",
+                "B-PER",
+                "O",
+                {"__class__": "x.SerializeEnd$"},
+            ],
+        },
+        # Scala 2.12 (Spark NLP 3.x downloads): List$SerializationProxy, ListSerializeEnd$.
+        {
+            "__class__": "scala.collection.immutable.List$SerializationProxy",
+            "__annotations__": [
+                "B-PER",
+                "O",
+                {"__class__": "scala.collection.immutable.ListSerializeEnd$"},
+            ],
+        },
+    ],
+)
+def test_scala_lists_of_both_versions(serialised: dict[str, Any]) -> None:
+    assert scala_list(serialised, "tags") == ["B-PER", "O"]
+    assert scala_list({"__class__": "scala.collection.immutable.Nil$"}, "tags") == []
+    with pytest.raises(SparkNLPFormatError, match="not a Scala List"):
+        scala_list({"__class__": "java.util.HashMap"}, "tags")
