@@ -612,7 +612,9 @@ def import_sparknlp_cli(
         embeddings=_embeddings_option(embeddings),
     )
     settings = component_config(out)
-    if settings:
+    if settings.get("@architectures"):
+        typer.echo(f"Wrote {out}; import a NerDL model over it with --embeddings {out}")
+    elif settings:
         typer.echo(f"Wrote {out}; use it with nlp.add_pipe('token_classifier', config={settings})")
     else:
         typer.echo(f"Wrote {out}; load it with spacy.load('{out}')")
@@ -622,6 +624,10 @@ def _embeddings_option(value: str | None) -> dict[str, Any] | None:
     """``--embeddings``: an ELMo options/weights pair or a Hugging Face encoder."""
     if value is None:
         return None
+    if (Path(value) / "sparknlp.json").exists():  # a converted DistilBertEmbeddings download
+        from ..sparknlp import embeddings_config
+
+        return embeddings_config(value)
     if "," in value:
         options, weights = (v.strip() for v in value.split(",", 1))
         return {

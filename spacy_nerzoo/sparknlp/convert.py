@@ -62,7 +62,7 @@ def import_sparknlp(
                 params = convert_token_classifier(
                     archive, tmp, num_attention_heads=num_attention_heads
                 )
-                kind = "token_classifier"
+                kind = "token_classifier" if ARCHITECTURES[short].head else "embeddings"
             provenance: dict[str, Any] = {
                 "source": Path(source).name,
                 "annotator": archive.class_name,
@@ -102,7 +102,28 @@ def component_config(folder: str | Path) -> dict[str, Any]:
             "alignment": "first",
             "decoding": "argmax",
         }
+    if info["component"] == "embeddings":
+        return embeddings_config(folder)
     return {}  # a NerDL import is a whole pipeline: spacy.load(folder)
+
+
+def embeddings_config(folder: str | Path) -> dict[str, Any]:
+    """The NerDL embedding source for a converted DistilBertEmbeddings folder.
+
+    Spark NLP's DistilBertEmbeddings give a token the last hidden state of the wordpiece that
+    starts it, lowercasing the input when ``caseSensitive`` is false.
+    """
+    folder = Path(folder)
+    info = json.loads((folder / PROVENANCE).read_text("utf-8"))
+    if info.get("component") != "embeddings":
+        raise SparkNLPFormatError(f"{folder} is not a converted Spark NLP embeddings annotator")
+    return {
+        "@architectures": "spacy_nerzoo.TransformerEmbeddings.v1",
+        "name": str(folder),
+        "layer": -1,
+        "pooling": "first",
+        "lowercase": not bool(info["params"]["caseSensitive"]),
+    }
 
 
 def check_converted(folder: Path) -> None:
@@ -116,6 +137,11 @@ def check_converted(folder: Path) -> None:
         model = AutoModelForTokenClassification.from_pretrained(folder)
         if model.config.num_labels != config.num_labels:  # pragma: no cover - sanity
             raise SparkNLPFormatError(f"{folder}: the converted model does not load back")
+    elif info["component"] == "embeddings":
+        from transformers import AutoModel, AutoTokenizer
+
+        AutoTokenizer.from_pretrained(folder)
+        AutoModel.from_pretrained(folder)
     else:
         from .nerdl import check_nerdl_folder
 

@@ -36,6 +36,7 @@ class Architecture:
     case_sensitive_default: bool
     config: Callable[[dict[str, np.ndarray], Any, int | None], dict[str, Any]]
     tokenizer: Callable[[SparkNLPArchive, Path, bool], None]
+    head: bool = True  # False: an embeddings annotator (the encoder alone, no labels)
 
 
 def _get(weights: dict[str, np.ndarray], suffix: str) -> np.ndarray:
@@ -241,6 +242,16 @@ ARCHITECTURES = {
             _distilbert_config,
             _distilbert_tokenizer,
         ),
+        # The encoder of a NerDL pipeline (ner_conll_distilbert_base_cased): last hidden state.
+        Architecture(
+            "DistilBertEmbeddings",
+            "distilbert",
+            ("distilbert_tensorflow",),
+            False,
+            _distilbert_config,
+            _distilbert_tokenizer,
+            head=False,
+        ),
         Architecture(
             "LongformerForTokenClassification",
             "longformer",
@@ -266,35 +277,36 @@ def convert_token_classifier(
 ) -> dict[str, Any]:
     """Write ``output`` (config.json, tokenizer, model.safetensors); return Spark's params."""
     import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
     from transformers.modeling_tf_pytorch_utils import load_tf2_state_dict_in_pytorch_model
     from transformers.utils import logging as hf_logging
 
     arch = ARCHITECTURES[archive.class_name.rsplit(".", 1)[-1]]
     case_sensitive = bool(archive.param("caseSensitive", arch.case_sensitive_default))
     max_sentence_length = int(archive.param("maxSentenceLength", 128))
-    id2label = _labels(archive)
     with archive.tensorflow(*arch.tf_files) as bundle:
         weights = read_variables(bundle.variables_prefix)
         graph = parse_graph(bundle.graph_def)
     sizes = arch.config(weights, graph, num_attention_heads)
-    n_labels = int(_get(weights, "classifier/kernel").shape[1])
-    if n_labels != len(id2label):
-        raise SparkNLPFormatError(
-            f"the classifier has {n_labels} outputs but the 'labels' field {len(id2label)} tags"
-        )
-    config = AutoConfig.for_model(
-        arch.model_type, **sizes, id2label=id2label, label2id={v: k for k, v in id2label.items()}
-    )
+    if arch.head:
+        id2label = _labels(archive)
+        n_labels = int(_get(weights, "classifier/kernel").shape[1])
+        if n_labels != len(id2label):
+            raise SparkNLPFormatError(
+                f"the classifier has {n_labels} outputs but the 'labels' field {len(id2label)} tags"
+            )
+        sizes["id2label"] = id2label
+        sizes["label2id"] = {v: k for k, v in id2label.items()}
+    config = AutoConfig.for_model(arch.model_type, **sizes)
     torch.manual_seed(0)
-    model = AutoModelForTokenClassification.from_config(config)
+    model = (AutoModelForTokenClassification if arch.head else AutoModel).from_config(config)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its "all weights were used" notes are not news here
     try:
         _, info = load_tf2_state_dict_in_pytorch_model(model, weights, output_loading_info=True)
     except (AttributeError, ValueError, RuntimeError) as e:
         raise SparkNLPFormatError(
-            f"the TensorFlow weights do not fit a {arch.model_type} token classifier ({e})"
+            f"the TensorFlow weights do not fit a {arch.model_type} model ({e})"
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -306,4 +318,6 @@ def convert_token_classifier(
     model.save_pretrained(output, safe_serialization=True)
     arch.tokenizer(archive, output, case_sensitive)
     params = {"caseSensitive": case_sensitive, "maxSentenceLength": max_sentence_length}
+    if not arch.head:
+        params["storageRef"] = str(archive.param("storageRef", ""))
     return params

@@ -14,6 +14,7 @@ TOKEN_ZIPS = {
     for name in ("albert", "distilbert", "longformer")
 }
 NERDL_ZIP = FIXTURES / "ner_dl_tiny_en_3.3.0_3.0.zip"
+EMBEDDINGS_ZIP = FIXTURES / "distilbert_embeddings_tiny_en_3.3.0_3.0.zip"
 
 
 def reference() -> dict[str, Any]:
