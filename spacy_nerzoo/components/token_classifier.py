@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -374,6 +375,7 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         spans_key: str | None,
         scorer: Callable[..., dict[str, Any]] | None,
         id2label: list[str] | None = None,
+        sentence_boundaries: bool = True,
     ) -> None:
         check_precision(backend, precision)
         if max_length < 3:
@@ -399,6 +401,7 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         self.overwrite_ents = overwrite_ents
         self.spans_key = spans_key
         self.scorer = scorer
+        self.sentence_boundaries = sentence_boundaries
         # The network lives in the backend; for training, this thinc model's PyTorchShim holds
         # the same torch module (bound by _trainable_network), so spaCy's optimizer updates it.
         self.model = build_hf_model()
@@ -770,8 +773,22 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         n_tokens = int(batch.token_offsets[-1])
         token_probs, has = pool_pieces(piece_probs, batch.piece_token, n_tokens, self.alignment)
         offsets = batch.token_offsets
-        tags = decode_flat(token_probs, ~has, offsets, rt.scheme, self.decoding)
-        return self._entities(token_probs, tags, offsets)
+        segments = self._segments(docs, offsets)
+        tags = decode_flat(token_probs, ~has, segments, rt.scheme, self.decoding)
+        return self._entities(token_probs, tags, offsets, segments)
+
+    def _segments(self, docs: list[Doc], offsets: np.ndarray) -> np.ndarray:
+        """Where decoding and chunking start anew: each Doc, and (with ``sentence_boundaries``)
+        each sentence a Doc already has, so no entity crosses a sentence start that a
+        sentencizer, a parser or the reader set. Raw text has none and is decoded whole."""
+        if not self.sentence_boundaries:
+            return offsets
+        cuts = [offsets]
+        for d, doc in enumerate(docs):
+            if len(doc) > 1 and doc.has_annotation("SENT_START"):
+                starts = np.flatnonzero(doc.to_array(SENT_START)[1:] == 1) + 1
+                cuts.append(starts.astype(np.int64) + offsets[d])
+        return np.unique(np.concatenate(cuts)) if len(cuts) > 1 else offsets
 
     def _inputs(
         self,
@@ -804,11 +821,16 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
         )
 
     def _entities(
-        self, token_probs: np.ndarray, tags: np.ndarray, offsets: np.ndarray
+        self,
+        token_probs: np.ndarray,
+        tags: np.ndarray,
+        offsets: np.ndarray,
+        segments: np.ndarray | None = None,
     ) -> list[list[Prediction]]:
-        """Each Doc's entities from the tags of a batch (Doc ``d``: ``offsets[d]:offsets[d+1]``)."""
+        """Each Doc's entities from the tags of a batch (Doc ``d``: ``offsets[d]:offsets[d+1]``),
+        chunked within ``segments`` (default: the Docs)."""
         scheme = self._output_scheme(self.runtime)
-        starts, ends, types = chunk_flat(tags, offsets, scheme)
+        starts, ends, types = chunk_flat(tags, offsets if segments is None else segments, scheme)
         confidences = mean_tag_probs(token_probs, tags, starts, ends).tolist()
         doc_of = np.searchsorted(offsets, starts, side="right") - 1
         first = offsets[doc_of]
@@ -903,6 +925,7 @@ def make_token_classifier(
     spans_key: str | None,
     scorer: Callable[..., dict[str, Any]] | None,
     id2label: list[str] | None,
+    sentence_boundaries: bool = True,
 ) -> TokenClassifierNER:
     """Factory of every token-classifier zoo entry and of the generic ``token_classifier``."""
     return TokenClassifierNER(
@@ -923,6 +946,7 @@ def make_token_classifier(
         spans_key=spans_key,
         scorer=scorer,
         id2label=id2label,
+        sentence_boundaries=sentence_boundaries,
     )
 
 
@@ -946,6 +970,7 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "spans_key": DEFAULT_SPANS_KEY,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
         "id2label": None,
+        "sentence_boundaries": True,
     }
 
 

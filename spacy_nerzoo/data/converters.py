@@ -9,7 +9,10 @@ therefore finds exactly the published number of phrases (5,648 on CoNLL-2003 tes
 By default one ``Doc`` holds one source document with its sentence boundaries set, because document
 context is what lets a model see a sentence's neighbours; ``per_sentence`` gives one ``Doc`` per
 sentence instead. Words are joined by single spaces: the corpora are pre-tokenised and keep no
-original whitespace.
+original whitespace. With ``newlines`` each sentence ends in a newline token instead, as a line of
+the source article: the layout raw text has, so a Doc's ``text`` re-tokenised by spaCy (what
+``spacy evaluate`` predicts on) still shows where CoNLL-2003's lines (headlines, table rows,
+datelines) end, even though it carries no sentence starts.
 """
 
 from __future__ import annotations
@@ -62,20 +65,31 @@ def _make_doc(
     sentences: Sequence[Sentence],
     scheme: Literal["iob", "io"],
     label_level: LabelLevel,
+    newlines: bool = False,
 ) -> Doc:
-    """One Doc over some sentences: words, sentence starts and gold entities (rest marked O)."""
-    words = [w for s in sentences for w in s.words]
-    sent_starts = [i == 0 for s in sentences for i in range(len(s.words))]
-    spaces = [True] * len(words)
+    """One Doc over some sentences: words, sentence starts and gold entities (rest marked O);
+    with ``newlines`` a ``"\n"`` token ends every sentence but the last."""
+    words: list[str] = []
+    spaces: list[bool] = []
+    sent_starts: list[bool] = []
+    starts: list[int] = []  # token index of each sentence's first word
+    for k, s in enumerate(sentences):
+        if k and newlines:
+            spaces[-1] = False
+            words.append("\n")
+            spaces.append(False)
+            sent_starts.append(False)
+        starts.append(len(words))
+        words += s.words
+        spaces += [True] * len(s.words)
+        sent_starts += [i == 0 for i in range(len(s.words))]
     if words:
         spaces[-1] = False
     doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts)
     spans: list[Span] = []
-    offset = 0
-    for s in sentences:
+    for s, offset in zip(sentences, starts, strict=True):
         for chunk in iter_chunks(s.tags, scheme=scheme, label_level=label_level):
             spans.append(Span(doc, offset + chunk.start, offset + chunk.end, label=chunk.label))
-        offset += len(s.words)
     # "outside" marks every other token as a known non-entity, not as missing annotation, which
     # is what a fully labelled corpus means (and what training on it must see).
     doc.set_ents(spans, default="outside")
@@ -89,6 +103,7 @@ def docs_from_file(
     format: Format = "auto",
     per_sentence: bool = False,
     label_level: LabelLevel = "fine",
+    newlines: bool = False,
 ) -> Iterator[Doc]:
     """Yield gold ``Doc`` objects from a CoNLL-2003 or Few-NERD file.
 
@@ -105,7 +120,7 @@ def docs_from_file(
             for sent in document.sentences:
                 yield _make_doc(vocab, [sent], scheme, label_level)
         else:
-            yield _make_doc(vocab, document.sentences, scheme, label_level)
+            yield _make_doc(vocab, document.sentences, scheme, label_level, newlines)
 
 
 def convert(
@@ -115,6 +130,7 @@ def convert(
     format: Format = "auto",
     per_sentence: bool = False,
     label_level: LabelLevel = "fine",
+    newlines: bool = False,
 ) -> int:
     """Write a ``.spacy`` DocBin for a corpus file and return the number of Docs written.
 
@@ -127,7 +143,11 @@ def convert(
     doc_bin = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE", "SENT_START"])
     n = 0
     for doc in docs_from_file(
-        input_path, format=format, per_sentence=per_sentence, label_level=label_level
+        input_path,
+        format=format,
+        per_sentence=per_sentence,
+        label_level=label_level,
+        newlines=newlines,
     ):
         doc_bin.add(doc)
         n += 1
@@ -151,6 +171,14 @@ def convert_cli(
         LevelChoice,
         typer.Option("--label-level", help="'coarse' maps person-actor to person (Few-NERD)."),
     ] = LevelChoice.fine,
+    newlines: Annotated[
+        bool,
+        typer.Option(
+            "--newlines",
+            help="End each sentence with a newline token: the text keeps the source's lines, "
+            "for raw-text evaluation (spacy evaluate).",
+        ),
+    ] = False,
 ) -> None:
     """Convert a CoNLL-2003 or Few-NERD file to a .spacy DocBin with gold entities."""
     n = convert(
@@ -159,6 +187,7 @@ def convert_cli(
         format=cast(Format, format.value),
         per_sentence=per_sentence,
         label_level=cast(LabelLevel, label_level.value),
+        newlines=newlines,
     )
     typer.echo(f"Wrote {n} docs to {output_path}")
 

@@ -405,11 +405,15 @@ def evaluate_docs(
             )
         g_all = doc_tags(g_doc, scheme=scheme)
         p_all = doc_tags(p_doc, scheme=scheme)
+        # Whitespace tokens (the newline ending a line) are not words of the corpus: skipped,
+        # so the counts stay those of conlleval over the source file.
+        words = [not t.text.isspace() for t in g_doc]
         starts = _sentence_starts(g_doc)
         for a, b in zip(starts, [*starts[1:], len(g_doc)], strict=True):
-            if b > a:
-                gold_tags.append(g_all[a:b])
-                pred_tags.append(p_all[a:b])
+            keep = [i for i in range(a, b) if words[i]]
+            if keep:
+                gold_tags.append([g_all[i] for i in keep])
+                pred_tags.append([p_all[i] for i in keep])
     return evaluate_tags(
         gold_tags, pred_tags, scheme=scheme, types=types, label_level=label_level, digits=digits
     )

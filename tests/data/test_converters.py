@@ -57,6 +57,22 @@ def test_conll_sample_iob2_like_conlleval(tmp_path: Path) -> None:
     ]
 
 
+def test_newlines_keep_the_lines_of_the_source(tmp_path: Path) -> None:
+    """Sentences end in a newline token: re-tokenising the text (as ``spacy evaluate`` does)
+    gives the same tokens, and the entities and sentence starts are those of the plain Doc."""
+    import spacy
+
+    path = _write(tmp_path, "sample.txt", CONLL_SAMPLE)
+    plain = list(docs_from_file(path))
+    lined = list(docs_from_file(path, newlines=True))
+    assert lined[0].text == "EU rejects German call\nPeter Blackburn London"
+    assert [t.text for t in spacy.blank("en").make_doc(lined[0].text)] == [t.text for t in lined[0]]
+    for a, b in zip(plain, lined, strict=True):
+        assert _ents(a) == _ents(b)
+        assert [s.text.strip() for s in a.sents] == [s.text.strip() for s in b.sents]
+    assert lined[1].text == plain[1].text == "BRUSSELS"
+
+
 def test_fewnerd_io_merges_adjacent_same_type(tmp_path: Path) -> None:
     path = _write(tmp_path, "fewnerd.txt", FEWNERD_SAMPLE)
     assert detect_format(path) == "fewnerd"

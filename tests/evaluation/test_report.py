@@ -200,6 +200,9 @@ def test_files_against_themselves(shared_data: Path, split: str, header: str) ->
         assert report.token.accuracy == 1.0
     docs = list(docs_from_file(path))
     assert evaluate_docs(docs, docs).format() == report.format()
+    # Docs that keep the source's lines (newline tokens) count the same words.
+    lined = list(docs_from_file(path, newlines=True))
+    assert evaluate_docs(lined, lined).format() == report.format()
 
 
 @pytest.mark.shared
