@@ -203,8 +203,9 @@ register(
             "(1 Billion Word Benchmark), pooled with setPoolingLayer('elmo'). The nearest AllenNLP "
             "files are the 'Original' (1B Word Benchmark) ELMo options/weights: "
             "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo/2x4096_512_2048cnn_2xhighway/"
-            "elmo_2x4096_512_2048cnn_2xhighway_{options.json,weights.hdf5}. The tagger head has to "
-            "be trained locally."
+            "elmo_2x4096_512_2048cnn_2xhighway_{options.json,weights.hdf5}. The tagger head comes "
+            "from the Spark NLP zip (nerzoo import-sparknlp ... --embeddings OPTIONS,WEIGHTS; "
+            "docs/sparknlp.md) or is trained locally."
         ),
         reference=ReferenceScores(
             source="https://sparknlp.org/2021/08/31/ner_conll_elmo_en.html",
@@ -244,8 +245,8 @@ register(
             "(char CNN + BiLSTM + CRF) graph over frozen DistilBERT embeddings, distributed only "
             "as a Spark NLP zip. Public base embeddings: Spark's 'distilbert_base_cased' gives "
             "https://huggingface.co/distilbert-base-cased as its data source (now "
-            "distilbert/distilbert-base-cased, apache-2.0). The tagger head has to be trained "
-            "locally."
+            "distilbert/distilbert-base-cased, apache-2.0). The tagger head comes from the Spark "
+            "NLP zip (nerzoo import-sparknlp; docs/sparknlp.md) or is trained locally."
         ),
         reference=ReferenceScores(
             source="https://sparknlp.org/2021/08/04/ner_conll_distilbert_base_cased_en.html",
