@@ -76,6 +76,7 @@ from spacy_nerzoo.casing import SCHEME as CASING_SCHEME  # noqa: E402
 from spacy_nerzoo.casing import SPECIAL, word_class  # noqa: E402
 from spacy_nerzoo.data.readers import Document, read_documents  # noqa: E402
 from spacy_nerzoo.decoding import TagScheme  # noqa: E402
+from spacy_nerzoo.training.distill import distillation_loss, soft_targets  # noqa: E402
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -120,6 +121,12 @@ _RESUME_KEYS = (
     "bf16",
     "casing",
     "casing_lr",
+    "soft_labels",
+    "unlabelled",
+    "unlabelled_soft",
+    "unlabelled_limit",
+    "distill_alpha",
+    "temperature",
 )
 
 
@@ -201,6 +208,13 @@ class Window:
     labels: list[int]
     # Casing class of each piece (``spacy_nerzoo.casing``), fed as token_type_ids; None: no casing.
     type_ids: list[int] | None = None
+    # Corpus-wide index of the word at each first piece, in order (the pieces whose label is not
+    # ignored): how a teacher's per-word distributions find their pieces (``training.distill``).
+    words: list[int] | None = None
+    # Teacher distribution per first piece ([len(words), n_labels]); None: gold loss only.
+    soft: np.ndarray | None = None
+    # False for raw text (distillation only): ``labels`` then only mark the first pieces.
+    gold: bool = True
 
 
 def _sentence_pieces(
@@ -208,8 +222,9 @@ def _sentence_pieces(
     sentences: Sequence[Sequence[str]],
     tags: Sequence[Sequence[str]],
     label2id: dict[str, int],
-) -> list[tuple[list[int], list[int], list[int]]]:
-    """Wordpieces, piece labels and piece casing classes of each sentence (no special tokens).
+) -> list[tuple[list[int], list[int], list[int], list[int]]]:
+    """Wordpieces, piece labels, piece casing classes and first-piece word indices of each
+    sentence (no special tokens).
 
     A piece's casing class is its word's, read from the original text before the tokenizer
     lowercases it (:func:`spacy_nerzoo.casing.word_class`).
@@ -222,7 +237,7 @@ def _sentence_pieces(
         ids = enc["input_ids"][i]
         word_ids = enc.word_ids(i)
         types = [SPECIAL if w is None else word_class(sentences[i][w]) for w in word_ids]
-        labels = []
+        labels, firsts = [], []
         prev = None
         for wid in word_ids:
             if wid is not None and wid != prev:
@@ -230,16 +245,17 @@ def _sentence_pieces(
                 if tag not in label2id:
                     raise ValueError(f"Tag {tag!r} is not among the labels {list(label2id)}")
                 labels.append(label2id[tag])
+                firsts.append(wid)
             else:
                 labels.append(IGNORE_INDEX)
             prev = wid
-        out.append((list(ids), labels, types))
+        out.append((list(ids), labels, types, firsts))
     return out
 
 
 def _split_long(
-    ids: list[int], labels: list[int], types: list[int], size: int
-) -> Iterable[tuple[list[int], list[int], list[int]]]:
+    ids: list[int], labels: list[int], types: list[int], words: list[int], size: int
+) -> Iterable[tuple[list[int], list[int], list[int], list[int]]]:
     """Split a piece sequence longer than ``size``, preferring cuts at word starts."""
     while len(ids) > size:
         cut = size
@@ -248,10 +264,11 @@ def _split_long(
             cut -= 1
         if cut == 0:
             cut = size
-        yield ids[:cut], labels[:cut], types[:cut]
-        ids, labels, types = ids[cut:], labels[cut:], types[cut:]
+        n_words = sum(label != IGNORE_INDEX for label in labels[:cut])
+        yield ids[:cut], labels[:cut], types[:cut], words[:n_words]
+        ids, labels, types, words = ids[cut:], labels[cut:], types[cut:], words[n_words:]
     if ids:
-        yield ids, labels, types
+        yield ids, labels, types, words
 
 
 def build_windows(
@@ -271,35 +288,38 @@ def build_windows(
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     label2id = {label: i for i, label in enumerate(labels)}
     sentences = [s for doc in docs for s in doc.sentences]
-    pieces: list[tuple[list[int], list[int], list[int]]] = []
+    pieces: list[tuple[list[int], list[int], list[int], list[int]]] = []
     for start in range(0, len(sentences), _TOKENIZE_CHUNK):
         part = sentences[start : start + _TOKENIZE_CHUNK]
         pieces += _sentence_pieces(
             tokenizer, [s.words for s in part], [s.tags for s in part], label2id
         )
+    # Corpus-wide index of each sentence's first word.
+    offsets = np.cumsum([0, *(len(s.words) for s in sentences)]).tolist()
     windows: list[Window] = []
     first = 0
     for doc in docs:
         sents = pieces[first : first + len(doc.sentences)]
+        cur = Window([], [], [], [])
+        for k, (sent_ids, sent_labels, sent_types, sent_words) in enumerate(sents):
+            global_words = [offsets[first + k] + w for w in sent_words]
+            for part in _split_long(sent_ids, sent_labels, sent_types, global_words, size):
+                if cur.input_ids and len(cur.input_ids) + len(part[0]) > size:
+                    windows.append(cur)
+                    cur = Window([], [], [], [])
+                cur.input_ids += part[0]
+                cur.labels += part[1]
+                cur.type_ids += part[2]  # type: ignore[operator]
+                cur.words += part[3]  # type: ignore[operator]
         first += len(doc.sentences)
-        cur_ids: list[int] = []
-        cur_labels: list[int] = []
-        cur_types: list[int] = []
-        for sent_ids, sent_labels, sent_types in sents:
-            for ids, piece_labels, types in _split_long(sent_ids, sent_labels, sent_types, size):
-                if cur_ids and len(cur_ids) + len(ids) > size:
-                    windows.append(Window(cur_ids, cur_labels, cur_types))
-                    cur_ids, cur_labels, cur_types = [], [], []
-                cur_ids = cur_ids + ids
-                cur_labels = cur_labels + piece_labels
-                cur_types = cur_types + types
-        if cur_ids:
-            windows.append(Window(cur_ids, cur_labels, cur_types))
+        if cur.input_ids:
+            windows.append(cur)
     return [
         Window(
             [cls_id, *w.input_ids, sep_id],
             [IGNORE_INDEX, *w.labels, IGNORE_INDEX],
             [SPECIAL, *w.type_ids, SPECIAL] if casing and w.type_ids is not None else None,
+            w.words,
         )
         for w in windows
     ]
@@ -343,7 +363,8 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
     for i, w in enumerate(windows):
         k = len(w.input_ids)
         ids[i, :k] = torch.tensor(w.input_ids)
-        labels[i, :k] = torch.tensor(w.labels)
+        if w.gold:
+            labels[i, :k] = torch.tensor(w.labels)
         mask[i, :k] = 1
         if casing:
             types[i, :k] = torch.tensor(w.type_ids)
@@ -682,6 +703,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     dev_docs = read_gold(args.dev, fmt, args.eval_limit)
     windows = build_windows(train_docs, tokenizer, args.max_length, labels, casing=args.casing)
+    distilling = bool(args.soft_labels or args.unlabelled)
+    if distilling:
+        windows += _distillation_windows(args, train_docs, windows, tokenizer, labels)
     n_pieces = sum(len(w.input_ids) for w in windows)
     steps_per_epoch = math.ceil(len(windows) / args.batch_size)
     total_steps = args.epochs * steps_per_epoch
@@ -796,9 +820,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         loss_sum, loss_n = 0.0, 0
         t_log = time.time()
         for b in range(first, len(batches)):
-            inputs = collate([windows[i] for i in batches[b]], tokenizer.pad_token_id)
+            batch_windows = [windows[i] for i in batches[b]]
+            inputs = collate(batch_windows, tokenizer.pad_token_id)
             with autocast:
-                loss = model(**inputs).loss
+                if distilling:
+                    gold = inputs.pop("labels")
+                    soft = soft_targets(batch_windows, gold)
+                    logits = model(**inputs).logits
+                    loss = distillation_loss(
+                        logits, gold, soft, args.distill_alpha, args.temperature
+                    )
+                else:
+                    loss = model(**inputs).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
@@ -916,6 +949,55 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
+def _distillation_windows(
+    args: argparse.Namespace,
+    train_docs: Sequence[Document],
+    windows: list[Window],
+    tokenizer: Any,
+    labels: Sequence[str],
+) -> list[Window]:
+    """Attach the teacher's rows to the training windows; return the raw-text windows to add."""
+    from spacy_nerzoo.training.distill import attach, n_words, unlabelled
+
+    def load(path: str, docs: Sequence[Document]) -> np.ndarray:
+        dist = np.load(path)
+        info_file = Path(path).with_suffix(".json")
+        teacher = json.loads(info_file.read_text()).get("labels") if info_file.exists() else None
+        if teacher is not None and list(teacher) != list(labels):
+            raise ValueError(f"{path}: the teacher's labels {teacher} are not {list(labels)}")
+        need = n_words(docs)
+        if dist.ndim != 2 or dist.shape[0] < need or dist.shape[1] != len(labels):
+            raise ValueError(
+                f"{path} holds {dist.shape} distributions; {need} words x {len(labels)} labels "
+                "are needed: label the same file with spacy_nerzoo.training.distill"
+            )
+        return dist[:need]
+
+    if args.soft_labels:
+        rows = attach(windows, load(args.soft_labels, train_docs))
+        logger.info("distillation: teacher rows for %d training words", rows)
+    if not args.unlabelled:
+        return []
+    if not args.unlabelled_soft:
+        raise ValueError("--unlabelled needs --unlabelled-soft (the teacher's distributions)")
+    raw_docs = read_documents(args.unlabelled)
+    if args.unlabelled_limit:
+        raw_docs = raw_docs[: args.unlabelled_limit]
+    raw = build_windows(
+        unlabelled(raw_docs), tokenizer, args.max_length, labels, casing=args.casing
+    )
+    for window in raw:
+        window.gold = False
+    rows = attach(raw, load(args.unlabelled_soft, raw_docs))
+    logger.info(
+        "distillation: %d raw-text documents -> %d windows, %d words with teacher rows",
+        len(raw_docs),
+        len(raw),
+        rows,
+    )
+    return raw
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -991,6 +1073,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="learning rate of the casing table (default: --lr); same schedule",
     )
+    p.add_argument(
+        "--soft-labels",
+        default=None,
+        help="teacher distributions of --train's words (.npy from spacy_nerzoo.training.distill)",
+    )
+    p.add_argument(
+        "--unlabelled",
+        default=None,
+        help="raw text to distil on (CoNLL or Few-NERD file; its tags are never read)",
+    )
+    p.add_argument("--unlabelled-soft", default=None, help="teacher distributions of it (.npy)")
+    p.add_argument(
+        "--unlabelled-limit", type=int, default=0, help="first N documents of it; 0 = all"
+    )
+    p.add_argument(
+        "--distill-alpha",
+        type=float,
+        default=0.5,
+        help="weight of the teacher term (1 - alpha: the gold term)",
+    )
+    p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
     return p.parse_args(argv)
 
