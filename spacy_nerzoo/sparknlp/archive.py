@@ -12,14 +12,13 @@ refused.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from .errors import SparkNLPFormatError
 from .javaser import java_values
@@ -36,6 +35,16 @@ def _safe_name(name: str, where: str) -> str:
     if path.is_absolute() or ".." in path.parts:
         raise SparkNLPFormatError(f"{where}: refusing entry '{name}', its path leaves the archive")
     return path.as_posix()
+
+
+def _copy_capped(src: IO[bytes], dst: IO[bytes], limit: int, what: str) -> None:
+    """Copy in chunks, refusing more than ``limit`` bytes (a zip's sizes can lie)."""
+    total = 0
+    while chunk := src.read(1 << 20):
+        total += len(chunk)
+        if total > limit:
+            raise SparkNLPFormatError(f"{what} is larger than {limit:,} bytes; not a model we know")
+        dst.write(chunk)
 
 
 @dataclass
@@ -121,6 +130,13 @@ class SparkNLPArchive:
             raise SparkNLPFormatError(f"{self.path}: '{name}' is larger than its header says")
         return data
 
+    def _open(self, name: str) -> IO[bytes]:
+        """A member as a stream (for members too large to read at once)."""
+        full = self._root + name
+        if self._zip is None:
+            return (self.path / full).open("rb")
+        return self._zip.open(self._root_info(full))
+
     def _root_info(self, full: str) -> zipfile.ZipInfo:
         assert self._zip is not None
         for info in self._zip.infolist():
@@ -195,26 +211,30 @@ class SparkNLPArchive:
                 f"{self.path}: no TensorFlow file; expected {' or '.join(candidates)} next to "
                 "metadata/"
             )
-        data = self.read(name, limit=MAX_MEMBER_BYTES)
-        try:
-            inner = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise SparkNLPFormatError(
-                f"{self.path}: '{name}' is not a zip (expected saved_model.pb and variables.*)"
-            ) from None
-        with inner, tempfile.TemporaryDirectory(prefix="nerzoo-sparknlp-") as tmp:
-            entries = {
-                PurePosixPath(_safe_name(i.filename, name)).name: i for i in inner.infolist()
-            }
-            missing = [f for f in TF_BUNDLE_FILES if f not in entries]
-            if missing:
+        with tempfile.TemporaryDirectory(prefix="nerzoo-sparknlp-") as tmp:
+            # Streamed to disk, never held whole in memory: Longformer-large's is ~1.8 GB.
+            packed = Path(tmp) / "network.zip"
+            with self._open(name) as src, packed.open("wb") as dst:
+                _copy_capped(src, dst, MAX_MEMBER_BYTES, f"{self.path}: '{name}'")
+            try:
+                inner = zipfile.ZipFile(packed)
+            except zipfile.BadZipFile:
                 raise SparkNLPFormatError(
-                    f"{self.path}: '{name}' lacks {', '.join(missing)} (expected "
-                    f"{', '.join(TF_BUNDLE_FILES)})"
-                )
-            for file in TF_BUNDLE_FILES[1:]:
-                info = entries[file]
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise SparkNLPFormatError(f"{self.path}: '{name}/{file}' is implausibly large")
-                (Path(tmp) / file).write_bytes(inner.read(info))
-            yield TFBundle(inner.read(entries["saved_model.pb"]), Path(tmp) / "variables")
+                    f"{self.path}: '{name}' is not a zip (expected saved_model.pb and variables.*)"
+                ) from None
+            with inner:
+                entries = {
+                    PurePosixPath(_safe_name(i.filename, name)).name: i for i in inner.infolist()
+                }
+                missing = [f for f in TF_BUNDLE_FILES if f not in entries]
+                if missing:
+                    raise SparkNLPFormatError(
+                        f"{self.path}: '{name}' lacks {', '.join(missing)} (expected "
+                        f"{', '.join(TF_BUNDLE_FILES)})"
+                    )
+                for file in TF_BUNDLE_FILES:
+                    with inner.open(entries[file]) as src, (Path(tmp) / file).open("wb") as dst:
+                        _copy_capped(src, dst, MAX_MEMBER_BYTES, f"{self.path}: '{name}/{file}'")
+            packed.unlink()
+            graph = (Path(tmp) / "saved_model.pb").read_bytes()
+            yield TFBundle(graph, Path(tmp) / "variables")

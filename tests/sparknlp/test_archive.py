@@ -153,3 +153,16 @@ def test_zip_slip_refused(tmp_path: Path) -> None:
 def test_sequence_file_reader_rejects_other_files() -> None:
     with pytest.raises(SparkNLPFormatError, match="not a Hadoop SequenceFile"):
         list(sequence_file_values(b"PK\x03\x04", "x"))
+
+
+def test_unzipped_folder_and_existing_output(tmp_path: Path) -> None:
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(TOKEN_ZIPS["distilbert"]) as z:
+        z.extractall(folder)
+    with SparkNLPArchive(folder) as archive:
+        assert archive.map_feature("labels")["O"] == 0
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(SparkNLPFormatError, match="exists and is not empty"):
+        import_sparknlp(folder, tmp_path / "out")
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
