@@ -23,6 +23,7 @@ OPTIONAL_INPUTS = ("token_type_ids",)
 # The file name a network of each precision gets inside a saved pipeline or checkpoint folder;
 # ``spacy_nerzoo.export.onnx.ensure_onnx`` looks for the same names.
 ONNX_FILE_NAMES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 class OnnxModelError(NerzooError, ValueError):
@@ -73,6 +74,11 @@ class OnnxBackend:
     def _session(self) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads sleep instead of spin-waiting for the next parallel section.
+        # Spinning buys a little latency on an otherwise idle machine, but spin time is CPU
+        # time: with other processes on the cores it doubled the built-in model's CPU per word
+        # and halved its speed (docs/benchmarks.md, issue 17).
+        options.add_session_config_entry(SPINNING_KEY, "0")
         if self.num_threads is not None:
             options.intra_op_num_threads = int(self.num_threads)
         try:

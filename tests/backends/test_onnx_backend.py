@@ -19,7 +19,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from spacy_nerzoo.backends.base import Backend
-from spacy_nerzoo.backends.onnx_backend import OnnxBackend, OnnxModelError
+from spacy_nerzoo.backends.onnx_backend import SPINNING_KEY, OnnxBackend, OnnxModelError
 
 VOCAB, LABELS = 50, 9
 _TABLE = np.random.default_rng(0).normal(size=(VOCAB, LABELS)).astype(np.float32)
@@ -101,6 +101,15 @@ def test_protocol_and_attributes(toy: Path) -> None:
     assert isinstance(backend, Backend)
     assert (backend.name, backend.precision, backend.num_labels) == ("onnx", "int8", LABELS)
     assert backend.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_intra_op_threads_do_not_spin(toy: Path) -> None:
+    """Spin-waiting threads burn the CPU time other work needs (issue 17), also after unpickling."""
+    import pickle
+
+    for backend in (OnnxBackend(toy), pickle.loads(pickle.dumps(OnnxBackend(toy)))):
+        options = backend.session.get_session_options()
+        assert options.get_session_config_entry(SPINNING_KEY) == "0"
 
 
 def test_accepts_int32_and_lists(toy: Path) -> None:
