@@ -36,18 +36,25 @@ _REGISTERED = {"config": False, "model": False}
 
 
 def register() -> None:
-    """Make the Auto classes know the cased architectures (idempotent; torch only if installed)."""
+    """Make ``AutoConfig`` know the cased architectures (idempotent, cheap, no torch): enough to
+    read a checkpoint's config and run its ONNX graph."""
     if not _REGISTERED["config"]:
         AutoConfig.register(MODEL_TYPE, CasedMPNetConfig, exist_ok=True)
         _REGISTERED["config"] = True
+
+
+def register_model() -> None:
+    """:func:`register`, plus the torch model class for ``AutoModelForTokenClassification``.
+
+    Separate because importing transformers' modelling code costs seconds, which an ONNX-only
+    load should not pay."""
+    register()
     if not _REGISTERED["model"]:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return
         from transformers import AutoModelForTokenClassification
 
-        AutoModelForTokenClassification.register(CasedMPNetConfig, _model_class(), exist_ok=True)
+        AutoModelForTokenClassification.register(
+            CasedMPNetConfig, _model_class(), exist_ok=True
+        )
         _REGISTERED["model"] = True
 
 
@@ -104,8 +111,8 @@ def _define_model() -> type:
 
 
 def cased_model_class() -> type:
-    """The torch class of the cased MPNet token classifier (after :func:`register`)."""
-    register()
+    """The torch class of the cased MPNet token classifier (registered with the Auto classes)."""
+    register_model()
     return _model_class()
 
 

@@ -52,9 +52,9 @@ class TorchBackend:
     def from_pretrained(cls, location: str | Path, precision: str = "fp32") -> TorchBackend:
         from transformers import AutoModelForTokenClassification
 
-        from .cased import register
+        from .cased import register_model
 
-        register()
+        register_model()
         model = AutoModelForTokenClassification.from_pretrained(str(location))
         return cls(model, precision)
 

@@ -116,9 +116,9 @@ def export_onnx(
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    from ..backends.cased import register as register_cased
+    from ..backends.cased import register_model
 
-    register_cased()
+    register_model()
     model_dir, output = Path(model_dir), Path(output)
     config = AutoConfig.from_pretrained(str(model_dir))
     refuse_unexportable(config.model_type)

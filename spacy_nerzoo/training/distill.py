@@ -73,10 +73,10 @@ def word_distributions(
     """
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from spacy_nerzoo.backends.cased import register
+    from spacy_nerzoo.backends.cased import register_model
     from spacy_nerzoo.training.finetune import build_windows, collate
 
-    register()
+    register_model()
     tokenizer = AutoTokenizer.from_pretrained(str(teacher))
     model = AutoModelForTokenClassification.from_pretrained(str(teacher)).eval()
     config = model.config

@@ -657,10 +657,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     last_dir, best_dir, candidate_dir = out / "last", out / "best", out / "candidate"
-    from spacy_nerzoo.backends.cased import register as register_cased
+    from spacy_nerzoo.backends.cased import register_model
     from spacy_nerzoo.training.encoders import resolve_encoder
 
-    register_cased()
+    register_model()
     base = resolve_encoder(args.base_model)
     stride = args.stride if args.stride is not None else args.max_length // 4
     fmt = resolve_format(args.format, args.train)
