@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTORCH := .venv-notorch
 NOTORCH_STAMP := $(NOTORCH)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean system-packages
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=..."; exit 1; }
@@ -33,9 +33,15 @@ demo: install
 lint: install
 	$(PY) -m ruff check spacy_nerzoo tests
 
+# Java and Chromium for the Spark and browser tests: installed with apt-get as root, else one
+# line per group of tests that will skip. Silent, and no apt-get, once they are there.
+system-packages:
+	@bash scripts/system_packages.sh
+
 # pytest exits 5 when it collected no tests (e.g. everything skipped by a filter): not a failure.
-test: install $(NOTORCH_STAMP) lint
-	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+# -rs lists every skipped test with its reason at the end.
+test: install $(NOTORCH_STAMP) lint system-packages
+	$(PY) -m pytest -q -rs -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 clean:
 	rm -rf $(VENV) $(NOTORCH) build dist *.egg-info

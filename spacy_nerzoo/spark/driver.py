@@ -3,12 +3,19 @@
 ``annotate`` builds an iterator pandas UDF (Arrow batches in, Arrow batches out) over the text
 column only, so the other columns never leave the JVM, whatever their types. The UDF is marked
 nondeterministic: the three output columns are fields of one struct, and Spark could otherwise
-inline the UDF into each field and run the model three times. Nothing runs until an action.
+inline the UDF into each field and run the model three times. Nothing of the annotation runs
+until an action; the first ``annotate`` of a session runs one tiny job that checks that the Python
+workers can import this package (``check_workers``), so a wrong worker interpreter is one clear
+error on the driver rather than a Py4J stack trace from every task.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +26,7 @@ from spacy.language import Language
 
 from ..api import check_config_keys, resolve_model
 from ..backends.base import check_precision
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, SparkWorkerError
 from .worker import (
     ENTITIES,
     ENTITY_FIELDS,
@@ -31,7 +38,7 @@ from .worker import (
 )
 
 try:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.functions import pandas_udf
     from pyspark.sql.types import (
@@ -62,6 +69,8 @@ _FIELD_TYPES: dict[str, DataType] = {
     "confidence": DoubleType(),
 }
 _RESULT = "__nerzoo_result__"
+# (application id, worker Python) pairs whose workers imported the package: checked once each.
+_WORKERS_OK: set[tuple[str, str]] = set()
 
 
 def _struct(fields: tuple[str, ...]) -> StructType:
@@ -139,6 +148,110 @@ def _warn_without_reuse(df: DataFrame) -> None:
         )
 
 
+def _probe_workers(spark: SparkSession) -> tuple[str, str | None]:
+    """Run one task that imports the worker module; its Python and the import error, if any.
+
+    The probe is defined here, inside a function, so that cloudpickle ships it by value: a
+    worker without spacy_nerzoo can still run it and say what is missing. A worker that cannot
+    start at all (no such program, another Python version) fails the job; its reason is returned.
+    """
+
+    def probe(_: Iterator[int]) -> Iterator[tuple[str, str | None]]:
+        import importlib
+        import sys as worker_sys
+
+        try:  # the UDF's Arrow batches need pyarrow too
+            for module in ("spacy_nerzoo.spark.worker", "pyarrow"):
+                importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - whatever stops the import is the answer
+            yield worker_sys.executable, f"{type(e).__name__}: {e}"
+        else:
+            yield worker_sys.executable, None
+
+    sc = spark.sparkContext
+    description = sc.getLocalProperty("spark.job.description")
+    sc.setJobDescription("spacy-nerzoo: can the Python workers import spacy_nerzoo?")
+    try:
+        return sc.parallelize([0], 1).mapPartitions(probe).collect()[0]
+    except Exception as e:  # noqa: BLE001 - a Py4J error around the worker's own reason
+        return "", _failure_reason(str(e))
+    finally:
+        sc.setLocalProperty("spark.job.description", description)  # type: ignore[arg-type]
+
+
+def _failure_reason(message: str) -> str:
+    """The line of a failed job's message that says why the worker failed, without stack."""
+    lines = [line.strip().removeprefix("Caused by: ") for line in message.splitlines()]
+    causes = [line for line in lines if re.match(r"^(\w+\.)*\w+(Error|Exception): ", line)]
+    # Python's own errors (ModuleNotFoundError, PySparkRuntimeError) say most: the last one is
+    # where the worker's traceback ends. Java repeats its causes, shortened: the longest says most.
+    python_errors = [line for line in causes if re.match(r"^(\w+\.)*\w+Error: ", line)]
+    if python_errors:
+        return python_errors[-1][:500]
+    if causes:
+        return max(causes, key=len)[:500]
+    return next((line for line in lines if line), "unknown error")[:500]
+
+
+def check_workers(spark: SparkSession) -> None:
+    """Make sure Spark's Python workers can import spacy_nerzoo, or raise ``SparkWorkerError``.
+
+    A local session starts its workers with ``$PYSPARK_PYTHON`` as it was when the session was
+    created, or ``python3`` from ``PATH``; run from a virtual environment that is not activated,
+    that is the system Python, and every task would fail with a long Py4J trace ending in
+    ``No module named 'spacy'``. One tiny job (once per session and worker Python) finds out
+    first; the error then names the exact ``PYSPARK_PYTHON`` to set. Spark Connect sessions,
+    which have no SparkContext to probe with, are not checked.
+    """
+    try:
+        sc = spark.sparkContext
+    except AttributeError:  # Spark Connect: PySparkAttributeError, no JVM objects on the client
+        return
+    python = sc.pythonExec
+    key = (sc.applicationId, python)
+    if key in _WORKERS_OK:
+        return
+    executable, problem = _probe_workers(spark)
+    if problem is None:
+        _WORKERS_OK.add(key)
+        return
+    raise worker_error(sc.master, python, executable, problem)
+
+
+def worker_error(master: str, python: str, executable: str, problem: str) -> SparkWorkerError:
+    """The one error for workers that cannot run the package, with the fix for this setup.
+
+    ``python`` is what Spark starts (``SparkContext.pythonExec``), ``executable`` the path the
+    worker reported (empty when it could not start) and ``problem`` why it failed. For a local
+    master the fix is exact: this driver's own interpreter has the package.
+    """
+    ran = f"'{python}'" + (f" ({executable})" if executable and executable != python else "")
+    here = sys.executable
+    if master.split("[", 1)[0] not in ("local", "local-cluster"):
+        fix = (
+            "Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has spacy-nerzoo "
+            "installed on every executor, e.g. ./environment/bin/python with --archives "
+            "nerzoo_env.tar.gz#environment (see docs/spark.md)."
+        )
+    elif here in (executable, shutil.which(python)):
+        fix = (
+            f"That is this very Python ({here}): install spacy-nerzoo into it (a package "
+            "imported from the current folder or a sys.path entry added by the script is not "
+            "seen by the workers)."
+        )
+    else:
+        fix = (
+            "A local session starts its workers with $PYSPARK_PYTHON as it was when the session "
+            "was created, or python3 from PATH when it was unset. Set "
+            f"PYSPARK_PYTHON={shlex.quote(here)} before creating the SparkSession (e.g. "
+            "os.environ['PYSPARK_PYTHON'] = sys.executable), so that they run this Python."
+        )
+    return SparkWorkerError(
+        f"Spark's Python workers cannot run spacy_nerzoo: they run {ran}, which fails with "
+        f"{problem}. {fix}"
+    )
+
+
 def annotate(
     df: DataFrame,
     model: str | Path,
@@ -197,6 +310,7 @@ def annotate(
         output_tokens=output_tokens,
     )
     _warn_without_reuse(df)
+    check_workers(df.sparkSession)
 
     def nerzoo(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         return annotate_batches(batches, settings)

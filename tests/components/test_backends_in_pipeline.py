@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import spacy
 
+from spacy_nerzoo.api import load
 from spacy_nerzoo.errors import ModelLoadError
 
 TEXT = (
@@ -32,14 +33,17 @@ def ents(doc):
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
 
 
-def run_without_torch(code: str) -> str:
+def without_torch(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in the torch-free environment, offline."""
     if not NO_TORCH_PYTHON.exists():
         pytest.skip("no torch-free environment: `make test` builds .venv-notorch")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(NO_TORCH_PYTHON), *args], capture_output=True, text=True, env=env)
+
+
+def run_without_torch(code: str) -> str:
     check = "import importlib.util, sys; assert importlib.util.find_spec('torch') is None\n"
-    out = subprocess.run(
-        [str(NO_TORCH_PYTHON), "-c", check + code], capture_output=True, text=True, env=env
-    )
+    out = without_torch("-c", check + code)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
@@ -121,6 +125,44 @@ def test_builtin_fewnerd_model_works_offline_without_torch_and_config():
     assert {("Tom Hanks", "person-actor"), ("Savannah", "location-GPE")} <= fine
     assert {("Tom Hanks", "person"), ("Savannah", "location")} <= coarse
     assert {text for text, _ in fine} == {text for text, _ in coarse}
+
+
+def test_torch_free_runs_print_only_what_was_asked(tmp_path):
+    """Nothing on stderr (no "None of PyTorch, TensorFlow ... found" banner, no warnings) when a
+    saved pipeline is loaded, the built-in components are added, and the command line predicts."""
+    load("minilm_conll03").to_disk(tmp_path / "pipeline")
+    code = (
+        "import spacy\n"
+        f"nlp = spacy.load({str(tmp_path / 'pipeline')!r})\n"
+        f"print([e.text for e in nlp({TEXT!r}).ents])\n"
+        "for name in ('minilm_conll03', 'minilm_fewnerd'):\n"
+        "    blank = spacy.blank('en')\n"
+        "    blank.add_pipe(name)\n"
+        f"    print([e.text for e in blank({TEXT!r}).ents])\n"
+    )
+    out = without_torch("-c", code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr == ""
+    assert out.stdout.count("Angela Merkel") == 3
+    cli = without_torch(
+        "-m", "spacy_nerzoo", "predict", "minilm_conll03", "Angela Merkel met Tim Cook."
+    )
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    assert cli.stderr == ""
+    assert "Angela Merkel" in cli.stdout
+
+
+def test_torch_backend_without_torch_still_says_so():
+    """Quiet is not silent: asking for torch where it is missing is still an error naming it."""
+    out = without_torch(
+        "-c",
+        "import spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "nlp.add_pipe('minilm_conll03', config={'backend': 'torch', 'precision': 'fp32'})\n"
+        "nlp('Angela Merkel')\n",
+    )
+    assert out.returncode != 0
+    assert "ModelLoadError" in out.stderr and "PyTorch" in out.stderr
 
 
 def test_longformer_on_onnx_says_why(tiny_model, onnx_cache):
