@@ -1,0 +1,489 @@
+"""Which int8 recipe for the built-in model: speed of the network and F1 on CoNLL-2003 valid.
+
+The shipped models hold only their int8 ONNX network, so the fp32 source is rebuilt from it:
+``dequantize`` turns every integer product back into a float MatMul with the int8 weights times
+their scales (the same weights, unquantised activations). Every variant is made from that graph:
+
+- ``per-tensor dynamic``: ``quantize_dynamic`` as export format 2 did (s8 per-channel weights,
+  one activation scale per forward pass; depends on the batch);
+- ``per-row dynamic (u8s8)``: the same, then ``row_scales`` (export format 3, shipped);
+- ``per-row, u8u8``: u8 weights with zero points (the AVX2 kernels cannot saturate on them);
+- ``per-row, reduce_range``: 7-bit weights (the other AVX2 saturation guard);
+- ``per-row, per-tensor weights``: one weight scale per matrix;
+- ``static QDQ``: ``quantize_static`` with MinMax ranges from CoNLL-2003 train windows (fixed
+  activation scales: batch-independent by construction);
+- ``fused attention + dynamic``: onnxruntime's BERT optimiser (fused attention, LayerNorm, GELU)
+  then ``quantize_dynamic`` (per-tensor activations inside QAttention: batch-dependent);
+- ``fp32``: the rebuilt float graph itself.
+
+Speed: the forward passes the built-in pipeline makes on the first ``--docs`` CoNLL-2003 valid
+documents are recorded (ids, mask, casing types) and replayed through each variant's session,
+``--repeats`` times for every thread count and spinning setting; the table gives medians of
+wall and process CPU seconds (all threads). F1: the pipeline with its network swapped for the
+variant, scored like ``nerzoo evaluate`` on the whole of valid (``--gold``, a .spacy DocBin made
+by ``python -m spacy_nerzoo.data.converters``).
+
+    python scripts/int8_options.py --gold corpus/conll2003-valid.spacy --markdown out.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+VALID = ROOT.parent / "shared" / "data" / "conll2003" / "valid.txt"
+TRAIN = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
+Batch = dict[str, np.ndarray]
+
+
+# -- rebuilding the float graph ----------------------------------------------------------------
+
+
+def dequantize(model: Any) -> int:
+    """Replace each integer product of a per-row int8 graph by a float MatMul, in place.
+
+    Handles ``row_scales``' pattern: ``MatMulIntegerToFloat(q, w, 1, w_scale, 128, w_zp) ->
+    Mul(row scale)``, where ``q`` is ``Reshape(QuantizeLinear(Flatten(x)), Shape(x))``. The
+    quantisation nodes left without consumers are removed. Returns the products replaced.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    replaced: dict[int, list[Any]] = {}
+    for node in graph.node:
+        if node.op_type != "MatMulIntegerToFloat":
+            continue
+        q, w, _, w_scale, _, w_zp = node.input[:6]
+        reshape = producer[q]
+        x = producer[reshape.input[1]].input[0]  # Shape(x)
+        (row_mul,) = consumers[node.output[0]]
+        weight = numpy_helper.to_array(inits[w]).astype(np.float32)
+        zero = numpy_helper.to_array(inits[w_zp]).astype(np.float32)
+        scale = numpy_helper.to_array(inits[w_scale]).astype(np.float32)
+        name = f"{w}_dequantized"
+        graph.initializer.append(numpy_helper.from_array((weight - zero) * scale, name))
+        matmul = helper.make_node("MatMul", [x, name], [row_mul.output[0]], name=f"{name}_MatMul")
+        replaced[id(node)] = [matmul]
+        replaced[id(row_mul)] = []
+    kept: list[Any] = []
+    for n in graph.node:
+        kept.extend(replaced.get(id(n), [n]))
+    del graph.node[:]
+    graph.node.extend(kept)
+    _remove_dead_nodes(graph)
+    del graph.value_info[:]
+    return sum(1 for v in replaced.values() if v)
+
+
+def _remove_dead_nodes(graph: Any) -> None:
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in graph.node for i in n.input} | outputs
+        alive = [n for n in graph.node if any(o in used for o in n.output)]
+        if len(alive) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(alive)
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
+# -- variants ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    name: str
+    path: Path
+    batch_independent: bool
+    note: str = ""
+
+
+def build_variants(shipped: Path, folder: Path, calibration: list[Batch]) -> list[Variant]:
+    """Every int8 recipe, written into ``folder`` from the float graph rebuilt from ``shipped``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from spacy_nerzoo.export import row_scales
+
+    fp32 = folder / "fp32.onnx"
+    model = onnx.load(str(shipped))
+    dequantize(model)
+    onnx.save(model, str(fp32))
+    out = [Variant("fp32 (rebuilt from the int8 weights)", fp32, True)]
+
+    def dynamic(name: str, per_row: bool, **options: Any) -> Path:
+        path = folder / f"{name}.onnx"
+        quantize_dynamic(
+            str(fp32),
+            str(path),
+            weight_type=options.pop("weight_type", QuantType.QInt8),
+            per_channel=options.pop("per_channel", True),
+            extra_options={"MatMulConstBOnly": True},
+            **options,
+        )
+        if per_row:
+            row_scales.rewrite_file(path)
+        return path
+
+    out.append(Variant("per-tensor dynamic (format 2)", dynamic("per_tensor", False), False))
+    out.append(Variant("per-row dynamic, u8s8 (format 3, shipped)", shipped, True))
+    recipes: list[tuple[str, str, Callable[[], Path], bool]] = [
+        (
+            "per-row, u8u8",
+            "u8u8",
+            lambda: dynamic("u8u8", True, weight_type=QuantType.QUInt8),
+            True,
+        ),
+        (
+            "per-row, reduce_range (7-bit weights)",
+            "reduce_range",
+            lambda: dynamic("reduce_range", True, reduce_range=True),
+            True,
+        ),
+        (
+            "per-row, per-tensor weights",
+            "per_tensor_weights",
+            lambda: dynamic("per_tensor_weights", True, per_channel=False),
+            True,
+        ),
+        (
+            "static QDQ (MinMax, CoNLL train)",
+            "static",
+            lambda: static(fp32, folder, calibration),
+            True,
+        ),
+        (
+            "static per-tensor scales on the int8 graph (MinMax, CoNLL train)",
+            "static_scales",
+            lambda: static_scales(folder / "per_tensor.onnx", folder, calibration),
+            True,
+        ),
+        ("fused attention + dynamic", "fused", lambda: fused(fp32, folder), False),
+    ]
+    for label, _, make, independent in recipes:
+        try:
+            out.append(Variant(label, make(), independent))
+        except Exception:  # noqa: BLE001 - a recipe that fails is reported, the others run
+            out.append(Variant(label, Path(), independent, traceback.format_exc(limit=2)))
+    return out
+
+
+def static(fp32: Path, folder: Path, calibration: list[Batch]) -> Path:
+    """Static QDQ int8: per-channel s8 weights, u8 activations with calibrated fixed ranges."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.items = iter(calibration)
+
+        def get_next(self) -> Batch | None:
+            return next(self.items, None)
+
+    path = folder / "static.onnx"
+    quantize_static(
+        str(fp32),
+        str(path),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"MatMulConstBOnly": True},
+    )
+    return path
+
+
+def static_scales(per_tensor: Path, folder: Path, calibration: list[Batch]) -> Path:
+    """Fixed activation scales on a dynamic int8 graph: each ``DynamicQuantizeLinear`` becomes a
+    ``QuantizeLinear`` with the range its input spans over the calibration batches, and each
+    product an onnxruntime ``MatMulIntegerToFloat`` with the bias folded in (no min/max pass,
+    one output pass). Batch-independent; the cost is clipping or coarse steps where a batch's
+    range differs from the calibrated one."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    from spacy_nerzoo.export.row_scales import _chains
+
+    model = onnx.load(str(per_tensor))
+    graph = model.graph
+    targets = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
+    probe = onnx.load(str(per_tensor))
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(n.input[0]) for n in targets)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [n.input[0] for n in targets]
+    inputs = {i.name for i in session.get_inputs()}
+    lo = np.full(len(names), np.inf)
+    hi = np.full(len(names), -np.inf)
+    for batch in calibration:
+        values = session.run(names, {k: v for k, v in batch.items() if k in inputs})
+        lo = np.minimum(lo, [float(v.min()) for v in values])
+        hi = np.maximum(hi, [float(v.max()) for v in values])
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    inits = {i.name for i in graph.initializer}
+    replaced: dict[int, list[Any]] = {}
+    for k, node in enumerate(targets):
+        low, high = min(lo[k], 0.0), max(hi[k], 0.0)
+        scale = np.float32((high - low) / 255 or 1.0)
+        zero = np.uint8(np.clip(np.round(-low / scale), 0, 255))
+        s_name, z_name = f"static_scale_{k}", f"static_zp_{k}"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array(scale), s_name),
+                numpy_helper.from_array(np.array(zero), z_name),
+            ]
+        )
+        q = node.output[0]
+        replaced[id(node)] = [
+            helper.make_node("QuantizeLinear", [node.input[0], s_name, z_name], [q])
+        ]
+        for chain in _chains(node, consumers):
+            out = chain.product.output[0]
+            inputs_ = [q, chain.matmul.input[1], s_name, chain.weight_scale, z_name]
+            inputs_.append(chain.matmul.input[3])
+            after = consumers.get(out, [])
+            if len(after) == 1 and after[0].op_type == "Add":
+                bias = next((i for i in after[0].input if i != out), "")
+                if bias in inits:
+                    inputs_.append(bias)
+                    replaced[id(after[0])] = []
+                    out = after[0].output[0]
+            replaced[id(chain.matmul)] = [
+                helper.make_node("MatMulIntegerToFloat", inputs_, [out], domain="com.microsoft")
+            ]
+            for n in (chain.cast, chain.product, chain.scale_mul):
+                replaced[id(n)] = []
+    kept: list[Any] = []
+    for n in graph.node:
+        kept.extend(replaced.get(id(n), [n]))
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.value_info[:]
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    _remove_dead_nodes(graph)
+    path = folder / "static_scales.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def fused(fp32: Path, folder: Path) -> Path:
+    """onnxruntime's BERT optimiser (fusions), then dynamic int8 (per-tensor activations)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads(
+        (ROOT / "spacy_nerzoo" / "models" / "minilm_conll03" / "config.json").read_text()
+    )
+    optimized = optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+    )
+    opt_path = folder / "fused_fp32.onnx"
+    optimized.save_model_to_file(str(opt_path))
+    path = folder / "fused.onnx"
+    quantize_dynamic(
+        str(opt_path),
+        str(path),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return path
+
+
+# -- recording and timing forward passes ---------------------------------------------------------
+
+
+def record_batches(nlp: Any, texts: list[list[str]]) -> list[Batch]:
+    """The inputs of every forward pass the pipeline makes on ``texts`` (word lists)."""
+    from spacy.tokens import Doc
+
+    runtime = _runtime(nlp)
+    backend = runtime.backend
+    real = backend.predict
+    batches: list[Batch] = []
+
+    def spy(ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+        batch = {"input_ids": np.array(ids, np.int64), "attention_mask": np.array(mask, np.int64)}
+        if types is not None:
+            batch["token_type_ids"] = np.array(types, np.int64)
+        batches.append(batch)
+        return real(ids, mask, types)
+
+    backend.predict = spy
+    try:
+        for _ in nlp.pipe(Doc(nlp.vocab, words=w) for w in texts):
+            pass
+    finally:
+        del backend.predict
+    return batches
+
+
+def _runtime(nlp: Any) -> Any:
+    return next(p for _, p in nlp.pipeline if hasattr(p, "runtime")).runtime
+
+
+@dataclass
+class Timing:
+    threads: int
+    spinning: bool
+    wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+
+
+def time_variant(
+    path: Path, batches: list[Batch], threads: int, spinning: bool, repeats: int
+) -> Timing:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    feeds = [{k: v for k, v in b.items() if k in names} for b in batches]
+    for feed in feeds[:3]:
+        session.run(None, feed)
+    timing = Timing(threads, spinning)
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for feed in feeds:
+            session.run(None, feed)
+        timing.wall_s.append(time.perf_counter() - wall)
+        timing.cpu_s.append(time.process_time() - cpu)
+    return timing
+
+
+def f1(nlp: Any, variant: Variant, gold: Path) -> float:
+    """Entity F1 (conlleval) on ``gold`` with the pipeline's network swapped for ``variant``."""
+    from spacy.tokens import DocBin
+
+    from spacy_nerzoo.backends.onnx_backend import OnnxBackend
+    from spacy_nerzoo.evaluation.report import evaluate_docs, fresh_doc
+
+    runtime = _runtime(nlp)
+    original = runtime.backend
+    runtime.backend = OnnxBackend(variant.path, precision="int8")
+    try:
+        gold_docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+        pred = nlp.pipe((fresh_doc(d, nlp.vocab) for d in gold_docs), batch_size=32)
+        report = evaluate_docs(gold_docs, pred, scheme="iob")
+    finally:
+        runtime.backend = original
+    return 100 * float(report.to_dict()["phrase"]["f1"])
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="minilm_conll03")
+    parser.add_argument("--gold", type=Path, help="CoNLL-2003 valid as a .spacy DocBin (F1)")
+    parser.add_argument("--docs", type=int, default=40, help="valid documents to time on")
+    parser.add_argument("--calibration-docs", type=int, default=60, help="train documents")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--only", default="", help="comma-separated variant file stems")
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args(argv)
+
+    from benchmark import cpu_class, cpu_flags, load_average  # type: ignore[import-not-found]
+
+    from spacy_nerzoo.api import load
+    from spacy_nerzoo.data.readers import read_documents
+
+    load_before = load_average()
+    nlp = load(args.model)
+    shipped = Path(_runtime(nlp).backend.path)
+    valid = [[w for s in d.sentences for w in s.words] for d in read_documents(VALID)]
+    train = [[w for s in d.sentences for w in s.words] for d in read_documents(TRAIN)]
+    batches = record_batches(nlp, valid[: args.docs])
+    calibration = record_batches(nlp, train[: args.calibration_docs])
+    words = sum(len(w) for w in valid[: args.docs])
+    threads = [int(t) for t in args.threads.split(",")]
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = build_variants(shipped, Path(tmp), calibration)
+        for v in variants:
+            if args.only and v.path.stem not in args.only.split(","):
+                continue
+            if v.note:
+                rows.append(f"| {v.name} | failed: {v.note.strip().splitlines()[-1][:120]} |")
+                print(rows[-1], flush=True)
+                continue
+            score = f1(nlp, v, args.gold) if args.gold else float("nan")
+            size = v.path.stat().st_size / 2**20
+            for t in threads:
+                for spinning in (True, False):
+                    tm = time_variant(v.path, batches, t, spinning, args.repeats)
+                    wall, cpu = statistics.median(tm.wall_s), statistics.median(tm.cpu_s)
+                    rows.append(
+                        f"| {v.name} | {t} | {'on' if spinning else 'off'} | "
+                        f"{words / wall:,.0f} | {words / cpu:,.0f} | {score:.2f} | "
+                        f"{'yes' if v.batch_independent else 'no'} | {size:.1f} |"
+                    )
+                    print(rows[-1], flush=True)
+    head = [
+        f"- Command: `python scripts/int8_options.py {' '.join(argv or sys.argv[1:])}`",
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- CPU class: {cpu_class(cpu_flags()[1])}; {os.cpu_count()} logical CPUs",
+        f"- Load average before / after: {load_before} / {load_average()}",
+        f"- Timed: {len(batches)} forward passes of the built-in pipeline on the first "
+        f"{args.docs} CoNLL-2003 valid documents ({words:,} words), median of {args.repeats}",
+        "",
+        "| variant | intra-op threads | spinning | network words/s (wall) | "
+        "network words / CPU-s | valid F1 | batch-independent | MB |",
+        "|---|---:|---|---:|---:|---:|---|---:|",
+    ]
+    text = "\n".join(head + rows) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())
