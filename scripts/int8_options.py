@@ -63,6 +63,8 @@ def dequantize(model: Any) -> int:
     """
     from onnx import helper, numpy_helper
 
+    from spacy_nerzoo.export.row_scales import replace_nodes
+
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
@@ -86,11 +88,7 @@ def dequantize(model: Any) -> int:
         matmul = helper.make_node("MatMul", [x, name], [row_mul.output[0]], name=f"{name}_MatMul")
         replaced[id(node)] = [matmul]
         replaced[id(row_mul)] = []
-    kept: list[Any] = []
-    for n in graph.node:
-        kept.extend(replaced.get(id(n), [n]))
-    del graph.node[:]
-    graph.node.extend(kept)
+    replace_nodes(graph, replaced)
     _remove_dead_nodes(graph)
     del graph.value_info[:]
     return sum(1 for v in replaced.values() if v)
@@ -235,7 +233,7 @@ def static_scales(per_tensor: Path, folder: Path, calibration: list[Batch]) -> P
     import onnxruntime as ort
     from onnx import helper, numpy_helper
 
-    from spacy_nerzoo.export.row_scales import _chains
+    from spacy_nerzoo.export.row_scales import _chains, replace_nodes
 
     model = onnx.load(str(per_tensor))
     graph = model.graph
@@ -288,11 +286,7 @@ def static_scales(per_tensor: Path, folder: Path, calibration: list[Batch]) -> P
             ]
             for n in (chain.cast, chain.product, chain.scale_mul):
                 replaced[id(n)] = []
-    kept: list[Any] = []
-    for n in graph.node:
-        kept.extend(replaced.get(id(n), [n]))
-    del graph.node[:]
-    graph.node.extend(kept)
+    replace_nodes(graph, replaced)
     del graph.value_info[:]
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))

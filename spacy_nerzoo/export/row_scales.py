@@ -148,14 +148,20 @@ def per_row_activation_scales(model: Any) -> int:
             replaced[id(chain.product)] = []
             replaced[id(chain.scale_mul)] = []
         _drop_value_info(graph, (q, scale, zero_point))
-    rebuilt: list[Any] = []
-    for node in graph.node:
-        rebuilt.extend(replaced.get(id(node), [node]))
-    del graph.node[:]
-    graph.node.extend(rebuilt)
+    replace_nodes(graph, replaced)
     _drop_unused_initializers(graph)
     _set_metadata(model, METADATA_KEY, PER_ROW)
     return len(targets)
+
+
+def replace_nodes(graph: Any, replaced: dict[int, list[Any]]) -> None:
+    """Put each node whose ``id`` is a key of ``replaced`` by its list (empty: removed), in
+    place, keeping the order (the replacements take the place of the node they replace)."""
+    kept: list[Any] = []
+    for node in graph.node:
+        kept.extend(replaced.get(id(node), [node]))
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 def _chains(node: Any, consumers: dict[str, list[Any]]) -> list[_Chain]:
