@@ -103,6 +103,85 @@ def raw_tokenizer(tokenizer: Any) -> Any | None:
     return _RAW[tokenizer]
 
 
+# Words encoded to find a tokenizer's special tokens (:func:`special_tokens`). Any words would do:
+# one a vocabulary lacks still yields an unknown piece that belongs to the word.
+_PROBE_WORDS = ("Hello", "world", "1996")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The special tokens a tokenizer puts around one sequence of words, and their token types.
+
+    ``prefix`` and ``suffix`` are the ids before and after the words' pieces ([CLS] and [SEP],
+    <s> and </s>, or nothing). ``prefix_types``, ``word_type`` and ``suffix_types`` are the token
+    type ids the tokenizer gives them and the words' pieces; they are all 0 for nearly every
+    model, which is what a network assumes when it gets no ``token_type_ids`` (see ``typed``).
+    """
+
+    prefix: np.ndarray  # (n_prefix,) int64
+    suffix: np.ndarray  # (n_suffix,) int64
+    prefix_types: np.ndarray  # (n_prefix,) int64
+    word_type: int
+    suffix_types: np.ndarray  # (n_suffix,) int64
+
+    @property
+    def typed(self) -> bool:
+        """Whether any token type is not 0, so the network must be given them."""
+        return bool(self.word_type or self.prefix_types.any() or self.suffix_types.any())
+
+
+def special_tokens(tokenizer: Any) -> SpecialTokens:
+    """The special tokens ``tokenizer`` adds around one sequence of pre-split words, read from a
+    real encoding with ``add_special_tokens=True``: what ``tokenizer(words,
+    is_split_into_words=True)`` gives, so what transformers feeds the model.
+
+    ``tokenizer.build_inputs_with_special_tokens`` is not that: the generic
+    ``PreTrainedTokenizerFast`` (the class many checkpoints name, ModernBERT's among them)
+    implements it as "add nothing" while its Rust post-processor adds [CLS]/[SEP], and a model
+    class's own implementation adds them when its tokenizer.json has no post-processor at all.
+    A fast tokenizer's special tokens are the pieces that belong to no word; a slow tokenizer's
+    are found around the words' pieces. Raises ``ValueError`` when the special tokens are not a
+    fixed prefix and suffix around the words (windows could not be built from them).
+    """
+    words = list(_PROBE_WORDS)
+    backend = raw_tokenizer(tokenizer)
+    if backend is not None:
+        enc = backend.encode(words, is_pretokenized=True, add_special_tokens=True)
+        ids, types = list(enc.ids), list(enc.type_ids)
+        inside = [i for i, w in enumerate(enc.word_ids) if w is not None]
+        # The words' pieces must be one run (not compared with word_pieces: BPE dropout would
+        # split the words differently each time).
+        start, end = (inside[0], inside[-1] + 1) if inside else (0, 0)
+        run = inside == list(range(start, end))
+    else:
+        pieces = [i for word in word_pieces(tokenizer, words) for i in word]
+        enc = tokenizer(
+            words, is_split_into_words=True, add_special_tokens=True, return_token_type_ids=True
+        )
+        ids = list(enc["input_ids"])
+        types = list(enc.get("token_type_ids") or [0] * len(ids))
+        n = len(pieces)
+        start = next((i for i in range(len(ids) - n + 1) if ids[i : i + n] == pieces), -1)
+        end = start + n
+        run = start >= 0
+    if not run or end <= start:
+        raise ValueError(
+            f"with special tokens the tokenizer encodes the words {words} as {ids}, which does "
+            "not hold the words' pieces in one run, so windows of pieces cannot be wrapped in "
+            "the special tokens the way it wraps a sentence"
+        )
+    word_types = set(types[start:end])
+    if len(word_types) != 1:
+        raise ValueError(f"the tokenizer gives one sentence's pieces several token types {types}")
+    return SpecialTokens(
+        np.asarray(ids[:start], np.int64),
+        np.asarray(ids[end:], np.int64),
+        np.asarray(types[:start], np.int64),
+        word_types.pop(),
+        np.asarray(types[end:], np.int64),
+    )
+
+
 @dataclass
 class BatchEncoding:
     """The wordpieces of a batch of Docs in one set of arrays, so per-Doc work runs once per batch.
@@ -178,11 +257,15 @@ def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[Sequence[int]]:
     neighbours. That makes a cache of words seen before exact, and it is kept per tokenizer:
     most words of running text recur, and the Rust tokenizer's per-word cost was the largest one
     outside the network. A tokenizer with BPE dropout (random splits) is not cached. Slow
-    tokenizers have no ``word_ids()``: they encode word by word (correct, just slower).
+    tokenizers have no ``word_ids()``: they encode word by word, each as a pre-split input of one
+    word, which is how they encode pre-split words (correct, just slower).
     """
     backend = raw_tokenizer(tokenizer)
     if backend is None:
-        return [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
+        return [
+            tokenizer([w], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+            for w in words
+        ]
     random = bool(getattr(backend.model, "dropout", None))
     cache = {} if random else _PIECES.setdefault(tokenizer, {})
     found = [cache.get(w) for w in words]

@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 import spacy
@@ -15,6 +17,7 @@ from spacy_nerzoo.alignment import (
     plan_windows,
     pool_pieces,
     softmax,
+    special_tokens,
     window_pieces,
     word_pieces,
 )
@@ -245,3 +248,71 @@ def test_word_pieces_slow_tokenizer_and_a_full_cache(tiny_model, monkeypatch):
     # The first call cached 5 words; the second found them and computed 4 more (9 > 4): the
     # cache now holds only those 4.
     assert sorted(alignment._PIECES[fast]) == [".", "Berlin", "again", "in"]
+
+
+# -- the special tokens around a window ----------------------------------------------------------
+
+
+def _word_level(post: str | None) -> Any:
+    """A tiny word-level tokenizer whose post-processor is the template ``post`` (or none)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4, "world": 5}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)  # BertTokenizerFast reads it
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    if post is not None:
+        specials = [("[CLS]", 2), ("[SEP]", 3)]
+        tok.post_processor = processors.TemplateProcessing(single=post, special_tokens=specials)
+    return tok
+
+
+def _wrap(tok: Any, cls: str) -> Any:
+    import transformers
+
+    kwargs = {
+        "unk_token": "[UNK]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+    }
+    return getattr(transformers, cls)(tokenizer_object=tok, **kwargs)
+
+
+@pytest.mark.parametrize("cls", ["PreTrainedTokenizerFast", "BertTokenizerFast"])
+@pytest.mark.parametrize(
+    ("post", "prefix", "suffix"),
+    [
+        ("[CLS] $A [SEP]", [2], [3]),
+        (None, [], []),
+        ("$A [SEP]", [], [3]),
+        ("[CLS] [CLS] $A", [2, 2], []),
+    ],
+)
+def test_special_tokens_are_the_ones_the_tokenizer_adds(cls, post, prefix, suffix):
+    """What the post-processor adds, whatever build_inputs_with_special_tokens says: the generic
+    class's adds nothing, BERT's own adds [CLS]/[SEP] even when tokenizer.json adds none."""
+    found = special_tokens(_wrap(_word_level(post), cls))
+    assert found.prefix.tolist() == prefix and found.suffix.tolist() == suffix
+    assert not found.typed
+
+
+def test_special_tokens_with_token_types():
+    found = special_tokens(_wrap(_word_level("[CLS]:0 $A:1 [SEP]:1"), "BertTokenizerFast"))
+    assert found.typed and found.word_type == 1
+    assert found.prefix_types.tolist() == [0] and found.suffix_types.tolist() == [1]
+
+
+def test_special_tokens_of_a_slow_tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    slow = AutoTokenizer.from_pretrained(tiny_model("distilbert"), use_fast=False)
+    found = special_tokens(slow)
+    assert found.prefix.tolist() == [slow.cls_token_id]
+    assert found.suffix.tolist() == [slow.sep_token_id]
+
+
+def test_special_tokens_that_do_not_wrap_the_words_are_refused():
+    # A template repeating the sentence: no prefix and suffix around one window make that.
+    with pytest.raises(ValueError, match="in one run"):
+        special_tokens(_wrap(_word_level("[CLS] $A [SEP] $A"), "PreTrainedTokenizerFast"))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from ..catalogue import ZOO, bundled_path
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, NerzooError
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -22,8 +24,11 @@ ONNX_FILES = ("model.onnx", "model.int8.onnx")
 # Hub ids are "name" or "owner/name"; anything else that does not exist is a missing folder.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Byte-level BPE tokenizers need a prefix space to encode pre-split words the way they were
-# trained (HF run_ner does the same).
-_PREFIX_SPACE_TYPES = {"roberta", "longformer", "gpt2", "bart", "deberta", "mpnet"}
+# trained (HF run_ner does the same). Passed when loading these types (their own classes refuse
+# pre-split words without it); load_tokenizer also finds any other byte-level tokenizer.
+_PREFIX_SPACE_TYPES = {"roberta", "longformer", "gpt2", "bart", "deberta"}
+# Models whose position ids start after the padding index (create_position_ids_from_input_ids).
+_OFFSET_POSITION_TYPES = {"roberta", "longformer", "xlm-roberta", "camembert", "mpnet"}
 
 
 @dataclass
@@ -113,6 +118,10 @@ def _hub_snapshot(repo_id: str, component: str) -> str:
 
 def load_error(ckpt: Checkpoint, component: str, what: str, exc: BaseException) -> ModelLoadError:
     """Build the single error raised when any part of a checkpoint cannot be loaded."""
+    if isinstance(exc, TokenizerLoadError):  # the cause is known: no generic checklist
+        return ModelLoadError(
+            f"Could not load the {what} of model '{ckpt.source}' for component '{component}': {exc}"
+        )
     # The first lines: torch's state-dict errors put the cause (sizes) on the second line.
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     reason = " ".join(lines[:3])[:600] if lines else type(exc).__name__
@@ -138,13 +147,119 @@ def load_error(ckpt: Checkpoint, component: str, what: str, exc: BaseException) 
 
 
 def load_tokenizer(location: str | Path, config: Any) -> Any:
-    """Load the fast tokenizer, with a prefix space for byte-level BPE models."""
+    """Load the fast tokenizer (a slow one where the checkpoint has no other), with a prefix space
+    for byte-level BPE.
+
+    A byte-level BPE vocabulary spells a word after a space differently ("ĠBerlin") from one at
+    the start of a text ("Berlin"); pre-split words are encoded with the prefix space, as HF's
+    run_ner fine-tunes on them and as nearly every word of running text reads. Known model types
+    get it when loading; any other whose tokenizer.json has a byte-level pre-tokenizer (ModernBERT,
+    or a checkpoint naming the generic ``PreTrainedTokenizerFast``) is loaded again with it.
+    A tokenizer that fails for a cause recognised here (saved by a newer transformers in a format
+    the installed one cannot read, or needing the missing sentencepiece package) raises
+    :class:`TokenizerLoadError`, naming the cause.
+    """
     from transformers import AutoTokenizer
 
+    _refuse_newer_tokenizer(Path(location))
     kwargs: dict[str, Any] = {"use_fast": True}
     if getattr(config, "model_type", None) in _PREFIX_SPACE_TYPES:
         kwargs["add_prefix_space"] = True
-    return AutoTokenizer.from_pretrained(str(location), **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(location), **kwargs)
+    except Exception as e:
+        _explain_tokenizer_failure(Path(location), config, e)
+        raise
+    if "add_prefix_space" not in kwargs and _byte_level_without_prefix_space(tokenizer):
+        tokenizer = AutoTokenizer.from_pretrained(str(location), add_prefix_space=True, **kwargs)
+    return tokenizer
+
+
+class TokenizerLoadError(NerzooError, ValueError):
+    """A tokenizer that cannot be loaded for a cause recognised here; the message names it (a
+    checkpoint saved by a newer transformers, a missing package)."""
+
+
+def _explain_tokenizer_failure(folder: Path, config: Any, exc: BaseException) -> None:
+    """Raise TokenizerLoadError when transformers' failure has a cause we can name."""
+    saved_by = str(getattr(config, "transformers_version", None) or "")
+    if _major(saved_by) > _major(_installed_transformers()):
+        raise TokenizerLoadError(
+            f"the checkpoint was saved by transformers {saved_by} and the installed "
+            f"{_installed_transformers()} cannot read its tokenizer ({_first_line(exc)}); "
+            "save the tokenizer again with transformers 4.x"
+        ) from None
+    spm = sorted(p.name for p in folder.glob("*.model"))
+    if spm and not (folder / "tokenizer.json").is_file() and find_spec("sentencepiece") is None:
+        raise TokenizerLoadError(
+            f"the checkpoint has no tokenizer.json, only the SentencePiece model {spm[0]}, and "
+            "reading that needs the sentencepiece package, which is not installed: `pip install "
+            "sentencepiece` (transformers then converts it to a fast tokenizer)"
+        ) from None
+
+
+# The tokenizer classes transformers 5 writes into tokenizer_config.json in place of the
+# PreTrainedTokenizerFast / PreTrainedTokenizer family; 4.x has none of them.
+_V5_TOKENIZER_CLASSES = {
+    "TokenizersBackend": "tokenizers",
+    "SentencePieceBackend": "sentencepiece",
+    "PythonBackend": "python",
+    "MistralCommonBackend": "mistral-common",
+}
+
+
+def _refuse_newer_tokenizer(folder: Path) -> None:
+    """Raise TokenizerLoadError for a tokenizer_config.json that names a transformers 5 class.
+
+    transformers 4.x fails on them with "Tokenizer class TokenizersBackend does not exist or is
+    not currently imported", which says nothing of the cause.
+    """
+    path = folder / "tokenizer_config.json"
+    try:
+        cls = json.loads(path.read_text(encoding="utf-8")).get("tokenizer_class")
+    except (OSError, ValueError, AttributeError):
+        return  # no (readable) tokenizer_config.json: transformers says what is wrong
+    if cls not in _V5_TOKENIZER_CLASSES:
+        return
+    hint = ""
+    if cls == "TokenizersBackend" and (folder / "tokenizer.json").is_file():
+        hint = (
+            ' Its tokenizer.json is usually readable: set "tokenizer_class" in '
+            "tokenizer_config.json to the model family's fast tokenizer (e.g. "
+            '"BertTokenizerFast") or to "PreTrainedTokenizerFast".'
+        )
+    raise TokenizerLoadError(
+        f"its tokenizer_config.json names the tokenizer class {cls!r}, which transformers 5 "
+        f"writes ({_V5_TOKENIZER_CLASSES[cls]} backend) and the installed transformers "
+        f"{_installed_transformers()} does not have: the checkpoint was saved by a newer "
+        "transformers than spacy-nerzoo supports (< 4.54). Save the tokenizer again with "
+        f"transformers 4.x.{hint}"
+    )
+
+
+def _byte_level_without_prefix_space(tokenizer: Any) -> bool:
+    """Whether a fast tokenizer's pre-tokenizer is byte-level BPE's, set to add no prefix space."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.pre_tokenizer is None:
+        return False
+    state = json.loads(backend.pre_tokenizer.__getstate__())
+    return state.get("type") == "ByteLevel" and not state.get("add_prefix_space", False)
+
+
+def _installed_transformers() -> str:
+    import transformers
+
+    return str(transformers.__version__)
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def max_positions(config: Any) -> int | None:
@@ -152,7 +267,7 @@ def max_positions(config: Any) -> int | None:
     n = getattr(config, "max_position_embeddings", None)
     if n is None:
         return None
-    # RoBERTa-style models reserve padding_idx + 1 positions.
-    if getattr(config, "model_type", None) in {"roberta", "longformer", "xlm-roberta", "camembert"}:
+    # RoBERTa-style models (MPNet too) reserve padding_idx + 1 positions.
+    if getattr(config, "model_type", None) in _OFFSET_POSITION_TYPES:
         n -= getattr(config, "pad_token_id", 1) + 1
     return int(n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class TorchBackend:
         self.device = get_torch_default_device()
         self.model = model.to(self.device).eval()
         self.num_labels = int(model.config.num_labels)
+        # DistilBERT, MPNet and ModernBERT, among others, have no token types to be given.
+        self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
 
     @classmethod
     def from_pretrained(cls, location: str | Path, precision: str = "fp32") -> TorchBackend:

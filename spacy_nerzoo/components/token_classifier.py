@@ -50,6 +50,7 @@ from ..alignment import (
     plan_windows,
     pool_pieces,
     softmax,
+    special_tokens,
     window_pieces,
 )
 from ..backends.base import Backend, BackendName, Precision, check_precision
@@ -111,19 +112,34 @@ class Runtime:
                 f"the tokenizer's vocabulary has {len(tokenizer)} ids but the model's embeddings "
                 f"have {vocab_size} rows: tokenizer and weights do not belong together"
             )
-        specials = set(tokenizer.all_special_ids)
-        probe = next(i for i in range(len(tokenizer)) if i not in specials)
-        wrapped = tokenizer.build_inputs_with_special_tokens([probe])
-        at = wrapped.index(probe)
-        self.prefix = np.asarray(wrapped[:at], np.int64)
-        self.suffix = np.asarray(wrapped[at + 1 :], np.int64)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        # The special tokens around every window, as the tokenizer really adds them (its
+        # post-processor), not as build_inputs_with_special_tokens claims: see special_tokens.
+        specials = special_tokens(tokenizer)
+        self.prefix, self.suffix = specials.prefix, specials.suffix
+        # Token types of specials and pieces, for the rare tokenizer that gives any but 0.
+        self.token_types = specials if specials.typed else None
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = getattr(config, "pad_token_id", None)
+        self.pad_id = int(pad_id) if pad_id is not None else 0
         self.max_positions = max_positions(config)
+        if self.token_types is not None and not getattr(backend, "takes_token_types", True):
+            raise ValueError(
+                "the tokenizer gives a sentence token types other than 0 (specials "
+                f"{specials.prefix_types.tolist()} / {specials.suffix_types.tolist()}, pieces "
+                f"{specials.word_type}), but the network ({backend!r}) has no token_type_ids "
+                "input to take them; use backend='torch'"
+            )
         # A model trained with casing classes as token types (spacy_nerzoo.casing) gets them.
         casing = casing_scheme(config)
         self.casing = casing is not None
         if self.casing:
             check_casing_scheme(casing)
+            if self.token_types is not None:
+                raise ValueError(
+                    f"config.json asks for casing classes ({casing!r}) as token types, but the "
+                    "tokenizer gives a sentence token types of its own"
+                )
             n_types = int(getattr(config, "type_vocab_size", 0) or 0)
             if n_types < N_CASING_CLASSES:
                 raise ValueError(
@@ -799,13 +815,18 @@ class TokenClassifierNER(FolderBytesMixin, TrainablePipe):
     ) -> HFInput:
         """Network inputs for the windows ``starts[i]:ends[i]`` of a piece sequence: ids with the
         model's special tokens, right-padded, the attention mask, and the pieces' casing classes
-        laid out alike (special tokens and padding: class 0), or None for a model without."""
+        laid out alike (special tokens and padding: class 0), or the token types the tokenizer
+        gives where they are not all 0, or None (the network's default, all 0)."""
         rt = self.runtime
         ids, mask = pad_windows(piece_ids, starts, ends, rt.prefix, rt.suffix, rt.pad_id)
         types = None
         if piece_types is not None:
             prefix, suffix = np.zeros_like(rt.prefix), np.zeros_like(rt.suffix)
             types, _ = pad_windows(piece_types, starts, ends, prefix, suffix, CASING_SPECIAL)
+        elif rt.token_types is not None:  # the tokenizer's own token types, where not all 0
+            t = rt.token_types
+            same = np.full(len(piece_ids), t.word_type, np.int64)
+            types, _ = pad_windows(same, starts, ends, t.prefix_types, t.suffix_types, 0)
         return ids, mask, types
 
     def _pad(self, pieces: list[np.ndarray], types: list[np.ndarray] | None = None) -> HFInput:
