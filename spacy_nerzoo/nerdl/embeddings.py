@@ -32,7 +32,14 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("NerDL embeddings need torch: pip install 'spacy-nerzoo[torch]'") from e
 
-from ..alignment import Alignment, best_window, encode_docs, plan_windows, pool_pieces
+from ..alignment import (
+    Alignment,
+    best_window,
+    encode_docs,
+    plan_windows,
+    pool_pieces,
+    special_tokens,
+)
 from ..errors import ModelLoadError
 from .elmo import Elmo, ElmoBiLM, PoolingLayer, load_bilm, read_options
 
@@ -296,13 +303,15 @@ class TransformerModule(EmbeddingModule):
         self.pooling = pooling
         self.lowercase = lowercase
         self.output_dim = int(encoder.config.hidden_size)
-        specials = set(tokenizer.all_special_ids)
-        probe = next(i for i in range(len(tokenizer)) if i not in specials)
-        wrapped = tokenizer.build_inputs_with_special_tokens([probe])
-        at = wrapped.index(probe)
-        self.prefix = list(wrapped[:at])
-        self.suffix = list(wrapped[at + 1 :])
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        # As the tokenizer really wraps a sentence (its post-processor), not as
+        # build_inputs_with_special_tokens claims (see alignment.special_tokens).
+        specials = special_tokens(tokenizer)
+        self.prefix = specials.prefix.tolist()
+        self.suffix = specials.suffix.tolist()
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = getattr(encoder.config, "pad_token_id", None)
+        self.pad_id = int(pad_id) if pad_id is not None else 0
         self.window = max_length - len(self.prefix) - len(self.suffix)
         if self.window < 1:
             raise ValueError(f"max_length={max_length} leaves no room for wordpieces")
