@@ -106,3 +106,15 @@ def test_unknown_consumer_is_refused_and_the_model_left_alone() -> None:
     with pytest.raises(row_scales.RowScaleError, match="dql"):
         row_scales.per_row_activation_scales(model)
     assert model.SerializeToString() == before
+
+
+@pytest.mark.parametrize("name", ["minilm_conll03", "minilm_fewnerd"])
+def test_shipped_models_quantise_activations_per_row(name: str) -> None:
+    path = Path(row_scales.__file__).parents[1] / "models" / name / "model.int8.onnx"
+    if not path.is_file():
+        pytest.skip(f"{name} is not in this checkout")
+    model = onnx.load(str(path), load_external_data=False)
+    assert not any(n.op_type == "DynamicQuantizeLinear" for n in model.graph.node)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta[row_scales.METADATA_KEY] == row_scales.PER_ROW
+    assert meta["spacy_nerzoo.export_format"] == str(EXPORT_FORMAT_VERSION)
