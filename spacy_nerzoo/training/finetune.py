@@ -121,6 +121,7 @@ _RESUME_KEYS = (
     "bf16",
     "casing",
     "casing_lr",
+    "head_lr",
     "soft_labels",
     "unlabelled",
     "unlabelled_soft",
@@ -501,19 +502,28 @@ _CASING_PARAMS = ("token_type_embeddings", "casing_embeddings")
 
 
 def _optimizer(
-    model: torch.nn.Module, lr: float, weight_decay: float, casing_lr: float | None = None
+    model: torch.nn.Module,
+    lr: float,
+    weight_decay: float,
+    casing_lr: float | None = None,
+    head_lr: float | None = None,
 ) -> torch.optim.AdamW:
     """AdamW without weight decay on biases and LayerNorm weights (the usual BERT recipe).
 
     ``casing_lr`` gives the casing table its own learning rate: MPNet's starts at zero and
     must grow to the scale of the word embeddings, which the encoder's small rate is too slow for.
+    ``head_lr`` does the same for the new classifier: an encoder whose output is small (the
+    sentence-transformers MPNet's hidden states are a quarter of MiniLM's) moves a head trained at
+    the encoder's rate too slowly.
     """
-    decay, no_decay, casing = [], [], []
+    decay, no_decay, casing, head = [], [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         if casing_lr is not None and any(key in name for key in _CASING_PARAMS):
             casing.append(p)
+        elif head_lr is not None and name.startswith("classifier."):
+            head.append(p)
         else:
             (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
     groups: list[dict[str, Any]] = [
@@ -522,6 +532,8 @@ def _optimizer(
     ]
     if casing:
         groups.append({"params": casing, "weight_decay": 0.0, "lr": casing_lr})
+    if head:
+        groups.append({"params": head, "weight_decay": weight_decay, "lr": head_lr})
     return torch.optim.AdamW(groups, lr=lr)
 
 
@@ -726,7 +738,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         len(dev_docs),
     )
 
-    optimizer = _optimizer(model, args.lr, args.weight_decay, args.casing_lr)
+    optimizer = _optimizer(model, args.lr, args.weight_decay, args.casing_lr, args.head_lr)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(args.warmup * total_steps), total_steps
     )
@@ -1094,6 +1106,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="weight of the teacher term (1 - alpha: the gold term)",
     )
     p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
+    p.add_argument(
+        "--head-lr",
+        type=float,
+        default=None,
+        help="learning rate of the classifier head (default: --lr); same schedule",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
     return p.parse_args(argv)
 
