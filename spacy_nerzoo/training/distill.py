@@ -71,14 +71,15 @@ def word_distributions(
     recorded), with its casing classes if it was trained with them. Rows of words without a
     piece are NaN.
     """
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
 
     from spacy_nerzoo.backends.cased import register_model
-    from spacy_nerzoo.training.finetune import build_windows, collate
+    from spacy_nerzoo.backends.loading import load_tokenizer
+    from spacy_nerzoo.training.finetune import build_windows, collate, pad_id
 
     register_model()
-    tokenizer = AutoTokenizer.from_pretrained(str(teacher))
     model = AutoModelForTokenClassification.from_pretrained(str(teacher)).eval()
+    tokenizer = load_tokenizer(teacher, model.config)
     config = model.config
     labels = teacher_labels(config)
     length = max_length or int((getattr(config, "nerzoo", None) or {}).get("max_length", 256))
@@ -91,7 +92,7 @@ def word_distributions(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = [windows[i] for i in order[start : start + batch_size]]
-            inputs = collate(batch, tokenizer.pad_token_id)
+            inputs = collate(batch, pad_id(tokenizer, config))
             gold = inputs.pop("labels")
             with autocast:
                 logits = model(**inputs).logits

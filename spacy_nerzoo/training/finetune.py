@@ -283,10 +283,17 @@ def build_windows(
 
     Windows never cross documents (context from another article would be noise), so Few-NERD,
     read as one document per sentence, gets one window per sentence; a sentence longer than a
-    window is split. With ``casing`` each window also carries its pieces' casing classes.
+    window is split. With ``casing`` each window also carries its pieces' casing classes. The
+    special tokens around a window are those the tokenizer really adds to a sentence
+    (``alignment.special_tokens``), as at inference.
     """
-    size = max_length - 2
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    from spacy_nerzoo.alignment import special_tokens
+
+    specials = special_tokens(tokenizer)
+    prefix, suffix = specials.prefix.tolist(), specials.suffix.tolist()
+    size = max_length - len(prefix) - len(suffix)
+    if size < 1:
+        raise ValueError(f"max_length {max_length} leaves no room inside the special tokens")
     label2id = {label: i for i, label in enumerate(labels)}
     sentences = [s for doc in docs for s in doc.sentences]
     pieces: list[tuple[list[int], list[int], list[int], list[int]]] = []
@@ -315,15 +322,26 @@ def build_windows(
         first += len(doc.sentences)
         if cur.input_ids:
             windows.append(cur)
+    pre, post = len(prefix), len(suffix)
     return [
         Window(
-            [cls_id, *w.input_ids, sep_id],
-            [IGNORE_INDEX, *w.labels, IGNORE_INDEX],
-            [SPECIAL, *w.type_ids, SPECIAL] if casing and w.type_ids is not None else None,
+            [*prefix, *w.input_ids, *suffix],
+            [IGNORE_INDEX] * pre + w.labels + [IGNORE_INDEX] * post,
+            [SPECIAL] * pre + w.type_ids + [SPECIAL] * post
+            if casing and w.type_ids is not None
+            else None,
             w.words,
         )
         for w in windows
     ]
+
+
+def pad_id(tokenizer: Any, config: Any) -> int:
+    """The id padding a batch: the tokenizer's, else the model's, else 0 (as at inference)."""
+    found = tokenizer.pad_token_id
+    if found is None:
+        found = getattr(config, "pad_token_id", None)
+    return int(found) if found is not None else 0
 
 
 def make_batches(
@@ -658,10 +676,12 @@ def _stop_reason(args: argparse.Namespace, run_steps: int, t_start: float) -> st
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run the fine-tune described by ``args``; return the metrics written to ``metrics.json``."""
     from transformers import (
+        AutoConfig,
         AutoModelForTokenClassification,
-        AutoTokenizer,
         get_linear_schedule_with_warmup,
     )
+
+    from spacy_nerzoo.backends.loading import load_tokenizer
 
     t_start = time.time()
     torch.set_num_threads(args.threads)
@@ -688,7 +708,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         state = json.loads((last_dir / "trainer_state.json").read_text())
         _check_resume(state.get("hyperparameters"), hparams, last_dir)
     src = str(last_dir) if resume else base
-    tokenizer = AutoTokenizer.from_pretrained(src)
+    # As the component loads it (prefix space for byte-level BPE, clear errors for tokenizers
+    # this transformers cannot read), so words are encoded alike in training and inference.
+    tokenizer = load_tokenizer(src, AutoConfig.from_pretrained(src))
     if not tokenizer.is_fast:
         raise ValueError(f"{src}: a fast tokenizer is needed (word_ids)")
     train_docs = read_documents(args.train)
@@ -833,7 +855,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         t_log = time.time()
         for b in range(first, len(batches)):
             batch_windows = [windows[i] for i in batches[b]]
-            inputs = collate(batch_windows, tokenizer.pad_token_id)
+            inputs = collate(batch_windows, pad_id(tokenizer, model.config))
             with autocast:
                 if distilling:
                     gold = inputs.pop("labels")

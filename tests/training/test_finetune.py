@@ -122,3 +122,26 @@ def test_dev_f1_is_what_nerzoo_evaluate_reports(
     assert 100 * phrase["f1"] == pytest.approx(best["f1"], abs=1e-9)
     for typ, scores in phrase["types"].items():
         assert 100 * scores["f1"] == pytest.approx(best["per_type"][typ]["f1"], abs=1e-9)
+
+
+@pytest.mark.parametrize(("tokenizer", "post"), [("generic", None), ("own", "none")])
+def test_windows_get_the_specials_the_tokenizer_really_adds(
+    parity_model, tmp_path: Path, tokenizer: str, post: str | None
+) -> None:
+    """As at inference (issue 15): the generic class's tokenizer.json adds [CLS]/[SEP] that its
+    build_inputs_with_special_tokens omits; a tokenizer.json without a post-processor adds none."""
+    import transformers
+
+    from spacy_nerzoo.backends.loading import load_tokenizer
+
+    path = parity_model("bert", tokenizer, **({"post": post} if post else {}))
+    tok = load_tokenizer(path, transformers.AutoConfig.from_pretrained(path))
+    data = tmp_path / "train.txt"
+    data.write_text("-DOCSTART- -X- -X- O\n\nParis X X B-LOC\nmet X X O\n\n", encoding="utf-8")
+    (window,) = finetune.build_windows(read_documents(data), tok, max_length=16, casing=True)
+    want = tok(["Paris", "met"], is_split_into_words=True)["input_ids"]
+    assert window.input_ids == want
+    n_special = 0 if post == "none" else 2
+    assert len(window.input_ids) == len(window.labels) == len(window.type_ids)
+    assert sum(label == finetune.IGNORE_INDEX for label in window.labels) >= n_special
+    assert window.words == [0, 1]
