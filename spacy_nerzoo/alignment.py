@@ -130,6 +130,18 @@ class SpecialTokens:
         return bool(self.word_type or self.prefix_types.any() or self.suffix_types.any())
 
 
+def pad_token_id(tokenizer: Any, config: Any) -> int:
+    """The id that pads a batch: the tokenizer's, else the model config's, else 0.
+
+    Some checkpoints' tokenizers name no pad token (GPT-2-style vocabularies); the model's config
+    then says which embedding row padding uses. Padded positions are masked either way.
+    """
+    found = tokenizer.pad_token_id
+    if found is None:
+        found = getattr(config, "pad_token_id", None)
+    return int(found) if found is not None else 0
+
+
 def special_tokens(tokenizer: Any) -> SpecialTokens:
     """The special tokens ``tokenizer`` adds around one sequence of pre-split words, read from a
     real encoding with ``add_special_tokens=True``: what ``tokenizer(words,

@@ -15,6 +15,7 @@ saved checkpoint loads with ``AutoConfig`` / ``AutoModelForTokenClassification``
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from transformers import AutoConfig, MPNetConfig
@@ -32,41 +33,29 @@ class CasedMPNetConfig(MPNetConfig):  # type: ignore[misc]
         self.type_vocab_size = type_vocab_size
 
 
-_REGISTERED = {"config": False, "model": False}
-
-
+@functools.cache
 def register() -> None:
-    """Make ``AutoConfig`` know the cased architectures (idempotent, cheap, no torch): enough to
-    read a checkpoint's config and run its ONNX graph."""
-    if not _REGISTERED["config"]:
-        AutoConfig.register(MODEL_TYPE, CasedMPNetConfig, exist_ok=True)
-        _REGISTERED["config"] = True
+    """Make ``AutoConfig`` know the cased architectures (once, cheap, no torch): enough to read a
+    checkpoint's config and run its ONNX graph."""
+    AutoConfig.register(MODEL_TYPE, CasedMPNetConfig, exist_ok=True)
 
 
+@functools.cache
 def register_model() -> None:
     """:func:`register`, plus the torch model class for ``AutoModelForTokenClassification``.
 
     Separate because importing transformers' modelling code costs seconds, which an ONNX-only
     load should not pay."""
+    from transformers import AutoModelForTokenClassification
+
     register()
-    if not _REGISTERED["model"]:
-        from transformers import AutoModelForTokenClassification
-
-        AutoModelForTokenClassification.register(
-            CasedMPNetConfig, _model_class(), exist_ok=True
-        )
-        _REGISTERED["model"] = True
+    AutoModelForTokenClassification.register(CasedMPNetConfig, _model_class(), exist_ok=True)
 
 
+@functools.cache
 def _model_class() -> type:
     """The torch model class, defined on first use so that importing this module needs no torch."""
-    global _MODEL_CLASS
-    if _MODEL_CLASS is None:
-        _MODEL_CLASS = _define_model()
-    return _MODEL_CLASS
-
-
-_MODEL_CLASS: type | None = None
+    return _define_model()
 
 
 def _define_model() -> type:

@@ -45,6 +45,7 @@ from ..alignment import (
     best_window,
     encode_batch,
     encode_docs,
+    pad_token_id,
     pad_windows,
     plan_batch_windows,
     plan_windows,
@@ -118,10 +119,7 @@ class Runtime:
         self.prefix, self.suffix = specials.prefix, specials.suffix
         # Token types of specials and pieces, for the rare tokenizer that gives any but 0.
         self.token_types = specials if specials.typed else None
-        pad_id = tokenizer.pad_token_id
-        if pad_id is None:
-            pad_id = getattr(config, "pad_token_id", None)
-        self.pad_id = int(pad_id) if pad_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer, config)
         self.max_positions = max_positions(config)
         if self.token_types is not None and not getattr(backend, "takes_token_types", True):
             raise ValueError(

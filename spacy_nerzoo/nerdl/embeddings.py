@@ -36,6 +36,7 @@ from ..alignment import (
     Alignment,
     best_window,
     encode_docs,
+    pad_token_id,
     plan_windows,
     pool_pieces,
     special_tokens,
@@ -308,10 +309,7 @@ class TransformerModule(EmbeddingModule):
         specials = special_tokens(tokenizer)
         self.prefix = specials.prefix.tolist()
         self.suffix = specials.suffix.tolist()
-        pad_id = tokenizer.pad_token_id
-        if pad_id is None:
-            pad_id = getattr(encoder.config, "pad_token_id", None)
-        self.pad_id = int(pad_id) if pad_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer, encoder.config)
         self.window = max_length - len(self.prefix) - len(self.suffix)
         if self.window < 1:
             raise ValueError(f"max_length={max_length} leaves no room for wordpieces")

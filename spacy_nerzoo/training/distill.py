@@ -73,9 +73,10 @@ def word_distributions(
     """
     from transformers import AutoModelForTokenClassification
 
+    from spacy_nerzoo.alignment import pad_token_id
     from spacy_nerzoo.backends.cased import register_model
     from spacy_nerzoo.backends.loading import load_tokenizer
-    from spacy_nerzoo.training.finetune import build_windows, collate, pad_id
+    from spacy_nerzoo.training.finetune import build_windows, collate
 
     register_model()
     model = AutoModelForTokenClassification.from_pretrained(str(teacher)).eval()
@@ -87,12 +88,13 @@ def word_distributions(
     windows = build_windows(unlabelled(docs), tokenizer, length, labels, casing=casing)
     out = np.full((n_words(docs), len(labels)), np.nan, dtype=np.float32)
     order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+    pad_id = pad_token_id(tokenizer, config)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
     t0, done = time.time(), 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = [windows[i] for i in order[start : start + batch_size]]
-            inputs = collate(batch, pad_id(tokenizer, config))
+            inputs = collate(batch, pad_id)
             gold = inputs.pop("labels")
             with autocast:
                 logits = model(**inputs).logits

@@ -336,14 +336,6 @@ def build_windows(
     ]
 
 
-def pad_id(tokenizer: Any, config: Any) -> int:
-    """The id padding a batch: the tokenizer's, else the model's, else 0 (as at inference)."""
-    found = tokenizer.pad_token_id
-    if found is None:
-        found = getattr(config, "pad_token_id", None)
-    return int(found) if found is not None else 0
-
-
 def make_batches(
     windows: Sequence[Window], batch_size: int, rng: random.Random, bucket: int = 50
 ) -> list[list[int]]:
@@ -531,8 +523,8 @@ def _optimizer(
     ``casing_lr`` gives the casing table its own learning rate: MPNet's starts at zero and
     must grow to the scale of the word embeddings, which the encoder's small rate is too slow for.
     ``head_lr`` does the same for the new classifier: an encoder whose output is small (the
-    sentence-transformers MPNet's hidden states are a quarter of MiniLM's) moves a head trained at
-    the encoder's rate too slowly.
+    sentence-transformers MPNet's hidden states are far smaller than MiniLM's) moves a head
+    trained at the encoder's rate too slowly.
     """
     decay, no_decay, casing, head = [], [], [], []
     for name, p in model.named_parameters():
@@ -681,6 +673,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         get_linear_schedule_with_warmup,
     )
 
+    from spacy_nerzoo.alignment import pad_token_id
     from spacy_nerzoo.backends.loading import load_tokenizer
 
     t_start = time.time()
@@ -760,6 +753,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         len(dev_docs),
     )
 
+    pad_id = pad_token_id(tokenizer, model.config)
     optimizer = _optimizer(model, args.lr, args.weight_decay, args.casing_lr, args.head_lr)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(args.warmup * total_steps), total_steps
@@ -855,7 +849,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         t_log = time.time()
         for b in range(first, len(batches)):
             batch_windows = [windows[i] for i in batches[b]]
-            inputs = collate(batch_windows, pad_id(tokenizer, model.config))
+            inputs = collate(batch_windows, pad_id)
             with autocast:
                 if distilling:
                     gold = inputs.pop("labels")
