@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -32,15 +32,6 @@ from spacy.training import Example
 from spacy_nerzoo.api import load
 from spacy_nerzoo.data.converters import docs_from_file
 from spacy_nerzoo.evaluation.report import evaluate_docs, fresh_doc
-
-
-def _no_sentences(nlp: Language) -> Callable[[Doc], Doc]:
-    def make(gold: Doc) -> Doc:
-        return Doc(
-            nlp.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold]
-        )
-
-    return make
 
 
 def _spacy_f(nlp: Language, preds: Iterable[Doc], golds: Iterable[Doc]) -> float:
@@ -70,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     split = run(fresh_doc(g, nlp.vocab) for g in plain)
     rows.append(("sentence-split", "gold", conll(plain, split), _spacy_f(nlp, split, plain)))
     for name, gold in (("lines kept", lined), ("lines lost", plain)):
-        pred = run(map(_no_sentences(nlp), gold))
+        pred = run(fresh_doc(g, nlp.vocab, sentences=False) for g in gold)
         rows.append(
             (f"no sentence starts, {name}", "gold", conll(gold, pred), _spacy_f(nlp, pred, gold))
         )

@@ -350,13 +350,14 @@ def doc_tags(doc: Doc, *, scheme: Literal["iob", "io"] = "iob") -> list[str]:
     return tags
 
 
-def fresh_doc(gold: Doc, vocab: Vocab) -> Doc:
-    """A Doc with the gold words, spaces and sentence starts, and no entities, to predict on."""
+def fresh_doc(gold: Doc, vocab: Vocab, *, sentences: bool = True) -> Doc:
+    """A Doc with the gold words and spaces, the gold sentence starts unless ``sentences`` is
+    false (raw text), and no entities, to predict on."""
     return Doc(
         vocab,
         words=[t.text for t in gold],
         spaces=[bool(t.whitespace_) for t in gold],
-        sent_starts=[t.is_sent_start for t in gold],
+        sent_starts=[t.is_sent_start for t in gold] if sentences else None,
     )
 
 
