@@ -8,7 +8,8 @@ This module is also the single home of *model resolution*, the rule that turns w
 2. an existing folder with ``config.json`` is a Hugging Face checkpoint (the ``token_classifier``
    factory with ``model=folder``);
 3. a zoo name uses the zoo factory of that name, with the catalogue's defaults;
-4. an ``owner/name`` string that is no folder is a Hugging Face hub id (local cache first).
+4. an ``owner/name`` string that is no folder is a Hugging Face hub id (local cache first), by
+   ``backends.loading.is_hub_id``, the rule the components use too.
 
 Fresh pipelines are initialised at once, so a missing checkpoint fails here with one clear
 ``ModelLoadError`` rather than at the first prediction.
@@ -16,7 +17,6 @@ Fresh pipelines are initialised at once, so a missing checkpoint fails here with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .backends.loading import is_hub_id, local_path
 from .catalogue import ZOO, ZooEntry, bundled_path
 from .displacy import entity_confidence
 from .errors import ModelLoadError
@@ -41,8 +42,6 @@ ModelKind = Literal["zoo", "pipeline", "checkpoint", "hub"]
 
 CHUNK_COLUMNS = ("document", "text", "label", "start", "end", "confidence")
 TOKEN_COLUMNS = ("document", "token", "start", "end", "tag", "confidence")
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def availability(entry: ZooEntry) -> Availability:
 def resolve_model(name_or_path: str | Path) -> ModelSource:
     """Decide what ``name_or_path`` names (see the module docstring for the order of the rules)."""
     text = str(name_or_path)
-    path = Path(text).expanduser()
+    path = local_path(text)
     if path.is_dir():
         if (path / "config.cfg").is_file():
             return ModelSource("pipeline", str(path), None)
@@ -107,7 +106,7 @@ def resolve_model(name_or_path: str | Path) -> ModelSource:
                 "installation, so it cannot be loaded yet"
             )
         return ModelSource("zoo", text, text)
-    if _HUB_ID.match(text) and not text.startswith((".", "~")):
+    if is_hub_id(text, bare_names=False):
         return ModelSource("hub", text, GENERIC_FACTORY)
     if "/" in text or "\\" in text or text.startswith((".", "~")):
         raise ModelLoadError(

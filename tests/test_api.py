@@ -57,6 +57,28 @@ def test_resolve_model(model_dir, saved_pipeline, tmp_path):
         resolve_model("nope")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["./org/name", "~/org/name", "~nosuchuser/model", "org\\name", "C:\\models\\ner", "../x"],
+)
+def test_resolve_model_paths_are_never_hub_ids(text):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve_model(text)
+
+
+def test_resolve_model_prefers_a_local_folder_named_like_a_hub_id(model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("org/name").kind == "hub"
+    shutil.copytree(model_dir, tmp_path / "org" / "name")
+    source = resolve_model("org/name")
+    assert (source.kind, source.target) == (
+        "checkpoint",
+        str((tmp_path / "org" / "name").resolve()),
+    )
+
+
 def test_load_checkpoint_and_saved_pipeline(nlp, saved_pipeline):
     assert nlp.pipe_names == ["token_classifier"]
     assert nlp.get_pipe("token_classifier").labels == ("LOC", "MISC", "ORG", "PER")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -21,8 +20,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 ONNX_FILES = ("model.onnx", "model.int8.onnx")
-# Hub ids are "name" or "owner/name"; anything else that does not exist is a missing folder.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Byte-level BPE tokenizers need a prefix space to encode pre-split words the way they were
 # trained (HF run_ner does the same). Passed when loading these types (their own classes refuse
 # pre-split words without it); load_tokenizer also finds any other byte-level tokenizer.
@@ -38,6 +35,36 @@ class Checkpoint:
     source: str  # what the user gave
     location: str  # local folder or hub id handed to from_pretrained
     is_local: bool
+
+
+def local_path(source: str | Path) -> Path:
+    """``source`` as a path with ``~`` expanded; ``~user`` of an unknown user stays literal
+    (``Path.expanduser`` would raise instead)."""
+    return Path(os.path.expanduser(str(source)))
+
+
+def is_hub_id(source: str | Path, *, bare_names: bool = True) -> bool:
+    """Whether ``source`` names a Hugging Face hub repository rather than a local path.
+
+    The package's one rule, used by ``resolve_checkpoint`` and ``api.resolve_model``: an existing
+    file or folder is always local (a folder ``org/name`` beside the working directory wins over
+    the hub); otherwise the text must pass ``huggingface_hub``'s own id check (``name`` or
+    ``owner/name``, letters, digits, ``-_.``, no leading ``.``/``-``, no ``..``), which rejects
+    ``./x``, ``~/x``, absolute paths and Windows paths. ``bare_names=False`` also requires the
+    ``owner/`` part: the user-facing resolver treats a bare unknown word as a mistyped zoo name.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if isinstance(source, Path) or local_path(source).exists():
+        return False
+    if not bare_names and "/" not in source:
+        return False
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
 
 
 def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
@@ -66,7 +93,7 @@ def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
                 "source checkout, train and export it with the project's workflow (project.yml)"
             )
         return Checkpoint(source, str(bundled), True)
-    path = Path(source).expanduser()
+    path = local_path(source)
     if path.exists():
         if not path.is_dir() or not (path / "config.json").exists():
             raise ModelLoadError(
@@ -74,7 +101,7 @@ def resolve_checkpoint(source: str | None, *, component: str) -> Checkpoint:
                 "folder (no config.json). Point 'model' at a folder saved with save_pretrained()."
             )
         return Checkpoint(source, str(path.resolve()), True)
-    if not _HUB_ID.match(source):
+    if not is_hub_id(source):
         raise ModelLoadError(
             f"Component '{component}': model folder {path.resolve()} does not exist (and "
             f"'{source}' is not a Hugging Face hub id). Point 'model' at a checkpoint folder."
@@ -130,7 +157,7 @@ def load_error(ckpt: Checkpoint, component: str, what: str, exc: BaseException) 
         hint = "Check that the folder holds config.json, the tokenizer files and the weights "
         hint += f"({' or '.join(WEIGHT_FILES[:2])}), and that they are complete."
     else:
-        local = Path(ckpt.source).expanduser().resolve()
+        local = local_path(ckpt.source).resolve()
         tried = (
             f"local folder {local} (does not exist); Hugging Face hub id '{ckpt.source}' "
             "(local cache, then the hub)"

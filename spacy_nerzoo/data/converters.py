@@ -27,6 +27,7 @@ from spacy.vocab import Vocab
 
 from ..choices import FormatChoice, LevelChoice
 from ..evaluation.conlleval import OUTSIDE, LabelLevel, iter_chunks
+from ..serialization import atomic_path
 from .readers import Sentence, read_documents
 
 Format = Literal["conll03", "fewnerd", "auto"]
@@ -151,8 +152,8 @@ def convert(
     ):
         doc_bin.add(doc)
         n += 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    doc_bin.to_disk(out)
+    with atomic_path(out, suffix=".tmp.spacy") as tmp:
+        doc_bin.to_disk(tmp)
     return n
 
 

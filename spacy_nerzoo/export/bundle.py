@@ -8,13 +8,13 @@ torch while exporting). No torch weights: they would triple the size and the whe
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
 from ..backends.onnx_backend import ONNX_FILE_NAMES
+from ..serialization import replace_folder, staging_folder
 from .onnx import export_onnx
 
 TRAINING_INFO = "training.json"
@@ -27,9 +27,7 @@ def bundle_model(
     from transformers import AutoConfig, AutoTokenizer
 
     checkpoint, output = Path(checkpoint), Path(output)
-    staging = output.with_name(output.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_folder(output)
     AutoConfig.from_pretrained(str(checkpoint)).save_pretrained(str(staging))
     AutoTokenizer.from_pretrained(str(checkpoint)).save_pretrained(str(staging))
     export_onnx(checkpoint, staging / ONNX_FILE_NAMES[precision], quantize=precision == "int8")
@@ -37,8 +35,7 @@ def bundle_model(
     if metrics.exists():  # provenance: the training run's settings and valid scores
         info = json.loads(metrics.read_text(encoding="utf8"))
         (staging / TRAINING_INFO).write_text(json.dumps(info, indent=2), encoding="utf8")
-    shutil.rmtree(output, ignore_errors=True)
-    staging.rename(output)
+    replace_folder(staging, output)
     return output
 
 

@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -36,6 +35,7 @@ import torch
 
 from spacy_nerzoo.casing import config_scheme
 from spacy_nerzoo.data.readers import Document, Sentence, read_documents
+from spacy_nerzoo.serialization import atomic_path, write_json_atomic
 
 logger = logging.getLogger("spacy_nerzoo.training")
 
@@ -196,10 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.teacher, docs, max_length=args.max_length, batch_size=args.batch_size, bf16=args.bf16
     )
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npy")
-    np.save(tmp, dist.astype(np.float16))
-    tmp.replace(out)
+    with atomic_path(out, suffix=".tmp.npy") as tmp:  # np.save adds .npy to other names
+        np.save(tmp, dist.astype(np.float16))
     missing = int(np.isnan(dist[:, 0]).sum())
     from transformers import AutoConfig
 
@@ -216,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "words_without_pieces": missing,
         "seconds": round(time.time() - t0, 1),
     }
-    out.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    write_json_atomic(out.with_suffix(".json"), info)
     logger.info("wrote %s: %s", out, info)
     return 0
 

@@ -76,6 +76,12 @@ from spacy_nerzoo.casing import SCHEME as CASING_SCHEME  # noqa: E402
 from spacy_nerzoo.casing import SPECIAL, word_class  # noqa: E402
 from spacy_nerzoo.data.readers import Document, read_documents  # noqa: E402
 from spacy_nerzoo.decoding import TagScheme  # noqa: E402
+from spacy_nerzoo.serialization import (  # noqa: E402
+    recover_folder,
+    replace_folder,
+    staging_folder,
+    write_json_atomic,
+)
 from spacy_nerzoo.training.distill import distillation_loss, soft_targets  # noqa: E402
 
 if TYPE_CHECKING:
@@ -547,41 +553,9 @@ def _optimizer(
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def _staging(folder: Path) -> Path:
-    """An empty ``FOLDER.tmp`` to write a new version of ``folder`` into."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _replace(tmp: Path, folder: Path) -> None:
-    """Put the complete folder ``tmp`` in place of ``folder``.
-
-    Two renames, with the previous version kept as ``FOLDER.old`` in between: a kill at any
-    moment leaves a complete version under ``folder`` or ``FOLDER.old`` (``_recover`` takes it).
-    """
-    old = folder.with_name(folder.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def _recover(folder: Path) -> None:
-    """Restore ``FOLDER.old`` if a kill came between the two renames of ``_replace``."""
-    old = folder.with_name(folder.name + ".old")
-    if not folder.exists() and old.exists():
-        old.rename(folder)
-
-
 def _write_model(model: Any, tokenizer: Any, folder: Path, info: dict[str, Any]) -> Path:
-    """A self-contained HF folder, staged: ``folder`` is replaced by ``_replace`` once complete."""
-    tmp = _staging(folder)
+    """A self-contained HF folder, staged: ``replace_folder`` puts it in place once complete."""
+    tmp = staging_folder(folder)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "nerzoo_training.json").write_text(json.dumps(info, indent=2))
@@ -614,7 +588,8 @@ def _save_checkpoint(
     state: dict[str, Any],
     info: dict[str, Any],
 ) -> None:
-    """Everything ``--resume`` needs, written to a staging folder and swapped in (see ``_replace``).
+    """Everything ``--resume`` needs, written to a staging folder and swapped in
+    (``serialization.replace_folder``).
 
     ``trainer_state.json`` is written last: a folder without it is never used.
     """
@@ -624,13 +599,7 @@ def _save_checkpoint(
     torch.save(torch.get_rng_state(), tmp / "torch_rng.pt")
     (tmp / "rng.json").write_text(json.dumps(_rng_states()))
     (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
-    _replace(tmp, folder)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    replace_folder(tmp, folder)
 
 
 def _check_resume(saved: dict[str, Any] | None, now: dict[str, Any], last_dir: Path) -> None:
@@ -691,8 +660,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     fmt = resolve_format(args.format, args.train)
     scheme = SCHEMES[fmt]
 
-    _recover(last_dir)
-    _recover(best_dir)
+    recover_folder(last_dir)
+    recover_folder(best_dir)
     resume = args.resume and (last_dir / "trainer_state.json").exists()
     hparams = {k: v for k, v in vars(args).items()}
     hparams.update(base_model=base, stride=stride, format=fmt)
@@ -816,7 +785,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         info = {"epoch": epoch_done, "batch": batch, "step": step, "valid": valid}
         _save_checkpoint(last_dir, model, tokenizer, optimizer, scheduler, resume_state, info)
         metrics["wall_time_s"] = round(wall, 1)
-        _write_json(out / "metrics.json", metrics)
+        write_json_atomic(out / "metrics.json", metrics)
         logger.info("checkpoint at step %d -> %s (%.1f s)", step, last_dir, time.time() - t0)
 
     # Restored last, just before the loop, so nothing between can draw from them.
@@ -906,7 +875,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             break
         ep_time += time.time() - t_epoch
         t_eval = time.time()
-        _replace(_write_model(model, tokenizer, candidate_dir, {}), candidate_dir)
+        replace_folder(_write_model(model, tokenizer, candidate_dir, {}), candidate_dir)
         # Loading the copy must not draw from the RNG that drives dropout.
         with torch.random.fork_rng(devices=[]):
             scores = evaluate(
@@ -950,7 +919,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 metrics["best"]["coarse_f1"] = scores["coarse"]["f1"]
             info = {"epoch": epoch + 1, "valid": scores, "hyperparameters": hparams}
             (candidate_dir / "nerzoo_training.json").write_text(json.dumps(info, indent=2))
-            _replace(candidate_dir, best_dir)
+            replace_folder(candidate_dir, best_dir)
         else:
             shutil.rmtree(candidate_dir)
         save_last(epoch + 1, 0, scores)
@@ -960,12 +929,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     metrics["wall_time_s"] = round(prior_wall + time.time() - t_start, 1)
     if stop and step < total_steps:
         metrics["stopped"] = {"reason": stop, "step": step}
-        _write_json(out / "metrics.json", metrics)
+        write_json_atomic(out / "metrics.json", metrics)
         logger.info("stopped (%s) at step %d/%d; continue with --resume", stop, step, total_steps)
         return metrics
     metrics.pop("stopped", None)
     metrics["finished"] = True
-    _write_json(out / "metrics.json", metrics)
+    write_json_atomic(out / "metrics.json", metrics)
     best = metrics["best"]
     logger.info(
         "done in %s; best dev F1 %.2f at epoch %d -> %s",

@@ -10,7 +10,7 @@ import pytest
 import spacy
 import transformers
 
-from spacy_nerzoo.backends.loading import max_positions
+from spacy_nerzoo.backends.loading import is_hub_id, max_positions, resolve_checkpoint
 from spacy_nerzoo.errors import ModelLoadError
 
 
@@ -72,3 +72,49 @@ def test_sentencepiece_only_checkpoint_without_the_package_says_so(
         ModelLoadError, match="only the SentencePiece model spiece.model.*pip install"
     ):
         _run(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "bare_names", "expected"),
+    [
+        ("org/name", True, True),
+        ("dslim/bert-base-NER", False, True),
+        ("bert-base-cased", True, True),  # a legacy id without an owner
+        ("bert-base-cased", False, False),  # ... which the user-facing resolver takes for a typo
+        ("org/name.v2", True, True),
+        ("./org/name", True, False),
+        ("../name", True, False),
+        (".name", True, False),
+        ("~/models/ner", True, False),
+        ("~name", True, False),
+        ("/abs/path/model", True, False),
+        ("org/name/extra", True, False),
+        ("org//name", True, False),
+        ("org/na..me", True, False),
+        ("org/name-", True, False),
+        ("C:\\models\\ner", True, False),
+        ("models\\ner", True, False),
+        ("C:/models/ner", True, False),
+        ("", True, False),
+    ],
+)
+def test_hub_id_rule(source: str, bare_names: bool, expected: bool) -> None:
+    assert is_hub_id(source, bare_names=bare_names) is expected
+
+
+def test_an_existing_folder_is_never_a_hub_id(tmp_path, monkeypatch):
+    """A local folder named like a hub id wins over the hub, in the component and the API."""
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id("org/name")
+    (tmp_path / "org" / "name").mkdir(parents=True)
+    assert not is_hub_id("org/name")
+    assert not is_hub_id(tmp_path / "org" / "name")
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        resolve_checkpoint("org/name", component="token_classifier")
+
+
+def test_missing_local_path_is_not_sent_to_the_hub(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve_checkpoint(str(tmp_path / "missing"), component="token_classifier")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve_checkpoint("./missing/model", component="token_classifier")
