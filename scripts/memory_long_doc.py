@@ -17,7 +17,7 @@ Usage::
     python scripts/memory_long_doc.py --model DIR --max-length 512 --tokens 1000000 --json
 
 Without ``--model`` a tiny random token classifier of ``--kind`` is built in a temporary folder
-with the test suite's builder (``tests/conftest.py``), so the numbers show the component's own
+with the test suite's builder (``spacy_nerzoo.testing``), so the numbers show the component's own
 overhead rather than a big network's.
 """
 
@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
     "Angela Merkel met Tim Cook in Berlin on Monday . The European Commission said on Thursday "
     "it disagreed with German advice to consumers , and Apple opened offices in London , Paris "
@@ -62,8 +61,7 @@ def peak_rss_mb() -> float:
 
 def tiny_model(kind: str, folder: Path) -> Path:
     """A tiny random token classifier of ``kind`` built by the test suite's fixture builder."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import build_tiny_model  # type: ignore[import-not-found]
+    from spacy_nerzoo.testing import build_tiny_model
 
     return build_tiny_model(folder, kind)
 

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory_long_doc import rss_mb  # noqa: E402  (one RSS reader for both scripts)
 
@@ -72,8 +71,7 @@ def documents(args: argparse.Namespace, vocab: Any) -> Iterator[Any]:
 
 
 def tiny_model(kind: str, folder: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import build_tiny_model  # type: ignore[import-not-found]
+    from spacy_nerzoo.testing import build_tiny_model
 
     return build_tiny_model(folder, kind)
 
