@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from spacy.attrs import IS_SPACE, LOWER, ORTH
+from spacy.attrs import IS_PUNCT, IS_SPACE, LOWER, ORTH, SPACY
 from spacy.tokens import Doc
 
-from .casing import orth_classes
+from .casing import orth_classes, word_class
 
 Alignment = Literal["first", "average", "max"]
 
@@ -37,6 +37,39 @@ class DocEncoding:
     n_tokens: int
     # (n_pieces,) int64 casing class of each piece's word (``spacy_nerzoo.casing``), if asked for
     piece_types: np.ndarray | None = None
+    joined: np.ndarray | None = None  # (n_tokens,) bool, see :class:`BatchEncoding`
+
+
+# The hyphens a compound is joined by when spaCy splits it (its infix rule splits "pro-Western").
+COMPOUND_HYPHENS = ("-", "\u2010", "\u2011")
+
+
+def joined_tokens(docs: Sequence[Doc]) -> np.ndarray:
+    """For each token of a batch (batch-level index), whether it continues the word before it.
+
+    spaCy's English tokenizer splits a hyphenated compound at the hyphen ("pro-Western" -> "pro",
+    "-", "Western"; "Mercedes-Benz", "state-of-the-art"), while CoNLL-2003, Few-NERD and most NER
+    corpora keep it one token, labelled as one word. A model trained on those corpora then sees
+    three words it never saw as such, and its entity covers "Western" where the gold covers
+    "pro-Western". The hyphen and the part after it are marked here so that the model reads the
+    compound as the one word it was trained on (:func:`batch_words` with ``joined``), and the
+    entity covers all of it. A hyphen counts when nothing separates it from a word on either side
+    (no whitespace, and neither neighbour is punctuation): "Smith - Jones" and "(-" are not joined.
+    """
+    out = []
+    for doc in docs:
+        n = len(doc)
+        joined = np.zeros(n, bool)
+        if n >= 3:
+            arr = doc.to_array([ORTH, SPACY, IS_PUNCT, IS_SPACE]).astype(np.int64)
+            hyphen = np.isin(arr[:, 0], [doc.vocab.strings.add(h) for h in COMPOUND_HYPHENS])
+            tight = arr[:, 1] == 0  # no whitespace after the token
+            word = (arr[:, 2] == 0) & (arr[:, 3] == 0)
+            mid = np.flatnonzero(hyphen[1:-1] & tight[:-2] & tight[1:-1] & word[:-2] & word[2:])
+            joined[mid + 1] = True
+            joined[mid + 2] = True
+        out.append(joined)
+    return np.concatenate(out) if out else np.zeros(0, bool)
 
 
 def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
@@ -50,7 +83,7 @@ def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
 
 
 def batch_words(
-    docs: Sequence[Doc], lowercase: bool, casing: bool = False
+    docs: Sequence[Doc], lowercase: bool, casing: bool = False, joined: np.ndarray | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`model_words` for a batch: the words of all Docs one after another, the batch-level
     index of each word's token (Doc ``d``'s tokens are numbered from the number of tokens before
@@ -62,11 +95,17 @@ def batch_words(
     largest costs outside the network. LOWER is the lexeme's ``text.lower()``, exactly what
     lowercasing each word gives (per word: it can change a string's length), and reading strings
     by id avoids ``doc.text``, which is rebuilt token by token.
+
+    ``joined`` (:func:`joined_tokens`) marks tokens that continue the word before them: such a
+    word is the tokens' texts run together, read and cased as one, at its first token's index.
     """
     attr = LOWER if lowercase else ORTH
     arrays = [doc.to_array([IS_SPACE, attr, ORTH]) for doc in docs]
     attrs = np.concatenate(arrays) if arrays else np.zeros((0, 3), np.uint64)
-    word_token = np.flatnonzero(attrs[:, 0] == 0).astype(np.int64)
+    starts = attrs[:, 0] == 0
+    if joined is not None:
+        starts &= ~joined
+    word_token = np.flatnonzero(starts).astype(np.int64)
     hashes = attrs[word_token, 1].tolist()
     orths = attrs[word_token, 2].tolist() if casing else []
     word_offsets = np.searchsorted(word_token, _offsets([len(a) for a in arrays]))
@@ -77,8 +116,30 @@ def batch_words(
         words.extend(map(doc.vocab.strings.__getitem__, hashes[bounds[d] : bounds[d + 1]]))
         if casing:
             classes.extend(orth_classes(orths[bounds[d] : bounds[d + 1]], doc.vocab.strings))
+    if joined is not None and joined.any():
+        _join_words(docs, attrs, joined, word_token, words, classes if casing else None)
     class_array = np.asarray(classes, np.int64) if casing else None
     return words, word_token, word_offsets.astype(np.int64), class_array
+
+
+def _join_words(
+    docs: Sequence[Doc],
+    attrs: np.ndarray,
+    joined: np.ndarray,
+    word_token: np.ndarray,
+    words: list[str],
+    classes: list[int] | None,
+) -> None:
+    """Rewrite, in place, each word that ``joined`` tokens continue (see :func:`batch_words`)."""
+    strings = docs[0].vocab.strings
+    heads = np.flatnonzero(joined[1:] & ~joined[:-1])  # tokens followed by a continuation
+    ends = np.r_[np.flatnonzero(~joined[1:]) + 1, len(joined)]
+    for head in heads.tolist():
+        end = int(ends[np.searchsorted(ends, head + 1)])
+        w = int(np.searchsorted(word_token, head))
+        words[w] = "".join(strings[int(h)] for h in attrs[head:end, 1])
+        if classes is not None:
+            classes[w] = word_class("".join(strings[int(h)] for h in attrs[head:end, 2]))
 
 
 _RAW: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -209,6 +270,8 @@ class BatchEncoding:
     piece_offsets: np.ndarray  # (n_docs + 1,) int64
     token_offsets: np.ndarray  # (n_docs + 1,) int64
     piece_types: np.ndarray | None = None  # (n_pieces,) int64 casing classes, if asked for
+    # (n_tokens,) bool: tokens read as part of the word before them (:func:`joined_tokens`)
+    joined: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.piece_offsets) - 1
@@ -222,6 +285,7 @@ class BatchEncoding:
             self.piece_token[a:b] - first,
             int(self.token_offsets[d + 1]) - first,
             None if self.piece_types is None else self.piece_types[a:b],
+            None if self.joined is None else self.joined[first : int(self.token_offsets[d + 1])],
         )
 
 
@@ -233,16 +297,23 @@ def _offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 def encode_batch(
-    tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False, casing: bool = False
+    tokenizer: Any,
+    docs: Sequence[Doc],
+    lowercase: bool = False,
+    casing: bool = False,
+    join_hyphens: bool = False,
 ) -> BatchEncoding:
     """Tokenize a batch of Docs into wordpieces (:func:`word_pieces`), in one set of arrays.
 
     The pieces of all Docs are read into NumPy at once: converting them Doc by Doc (a few small
     arrays each) cost more than the tokenizer itself on sentence-length Docs. With ``casing``,
     each piece also gets its word's casing class (``spacy_nerzoo.casing``), read from the
-    original text even when the words are lowercased for the tokenizer.
+    original text even when the words are lowercased for the tokenizer. With ``join_hyphens``,
+    a compound spaCy split at its hyphen is one word (:func:`joined_tokens`): its pieces belong
+    to its first token, and ``joined`` marks the others.
     """
-    words, word_token, word_offsets, classes = batch_words(docs, lowercase, casing)
+    joined = joined_tokens(docs) if join_hyphens else None
+    words, word_token, word_offsets, classes = batch_words(docs, lowercase, casing, joined)
     pieces = word_pieces(tokenizer, words)
     counts = np.fromiter(map(len, pieces), np.int64, len(pieces))
     ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(counts.sum()))
@@ -252,6 +323,7 @@ def encode_batch(
         _offsets(counts)[word_offsets],
         _offsets([len(doc) for doc in docs]),
         None if classes is None else np.repeat(classes, counts),
+        joined,
     )
 
 
@@ -304,10 +376,14 @@ def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[Sequence[int]]:
 
 
 def encode_docs(
-    tokenizer: Any, docs: Sequence[Doc], lowercase: bool = False, casing: bool = False
+    tokenizer: Any,
+    docs: Sequence[Doc],
+    lowercase: bool = False,
+    casing: bool = False,
+    join_hyphens: bool = False,
 ) -> list[DocEncoding]:
     """Tokenize a batch of Docs into wordpieces (:func:`encode_batch`), one encoding per Doc."""
-    batch = encode_batch(tokenizer, docs, lowercase, casing)
+    batch = encode_batch(tokenizer, docs, lowercase, casing, join_hyphens)
     return [batch.doc(d) for d in range(len(batch))]
 
 

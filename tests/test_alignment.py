@@ -316,3 +316,67 @@ def test_special_tokens_that_do_not_wrap_the_words_are_refused():
     # A template repeating the sentence: no prefix and suffix around one window make that.
     with pytest.raises(ValueError, match="in one run"):
         special_tokens(_wrap(_word_level("[CLS] $A [SEP] $A"), "PreTrainedTokenizerFast"))
+
+
+def _english_doc(text: str) -> Any:
+    return spacy.blank("en")(text)
+
+
+@pytest.mark.parametrize(
+    "text,joined_words",
+    [
+        ("a pro-Western party", ["pro-Western"]),
+        ("the state-of-the-art Mercedes-Benz", ["state-of-the-art", "Mercedes-Benz"]),
+        ("Smith - Jones", []),  # a spaced dash joins nothing
+        ("U.S.-based Kuala Lumpur-based firms", ["Lumpur-based"]),  # spaCy keeps the first
+        ("(-5) and x-", []),  # punctuation or nothing on one side
+        ("", []),
+        ("a-b", ["a-b"]),
+    ],
+)
+def test_joined_tokens_marks_split_hyphen_compounds(text, joined_words):
+    from spacy_nerzoo.alignment import joined_tokens
+
+    doc = _english_doc(text)
+    joined = joined_tokens([doc])
+    assert len(joined) == len(doc)
+    words, current = [], None
+    for token, cont in zip(doc, joined, strict=True):
+        if cont:
+            current.append(token.text)
+        else:
+            if current and len(current) > 1:
+                words.append("".join(current))
+            current = [token.text]
+    if current and len(current) > 1:
+        words.append("".join(current))
+    assert words == joined_words
+    assert not joined[:1].any()  # a Doc's first token never continues anything
+
+
+def test_encode_batch_reads_a_split_compound_as_one_word(tiny_model):
+    """The compound's pieces are those of the whole word, at its first token, cased as a whole;
+    the other Docs of the batch are unaffected."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model("distilbert"))
+    docs = [_english_doc("Hello pro-Western world"), _english_doc("no compound here")]
+    plain = encode_batch(tokenizer, docs, lowercase=True, casing=True)
+    batch = encode_batch(tokenizer, docs, lowercase=True, casing=True, join_hyphens=True)
+    assert plain.joined is None
+    assert batch.joined.tolist() == [False, False, True, True, False, False, False, False]
+    first = batch.doc(0)
+    whole = word_pieces(tokenizer, ["hello", "pro-western", "world"])
+    assert first.piece_ids.tolist() == [i for w in whole for i in w]
+    owners = [0] * len(whole[0]) + [1] * len(whole[1]) + [4] * len(whole[2])
+    assert first.piece_token.tolist() == owners
+    from spacy_nerzoo.casing import LOWER, MIXED, TITLE
+
+    assert first.piece_types.tolist() == (
+        [TITLE] * len(whole[0]) + [MIXED] * len(whole[1]) + [LOWER] * len(whole[2])
+    )
+    assert first.joined.tolist() == [False, False, True, True, False]
+    second = batch.doc(1)
+    ref = plain.doc(1)
+    assert second.piece_ids.tolist() == ref.piece_ids.tolist()
+    assert second.piece_token.tolist() == ref.piece_token.tolist()
