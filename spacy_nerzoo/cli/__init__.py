@@ -1,6 +1,5 @@
-"""The ``nerzoo`` command line: ``list``, ``info``, ``predict``, ``render``, ``evaluate``,
-``convert`` and ``score``. ``main`` is the console-script entry point; ``app`` the typer app.
-"""
+"""The ``nerzoo`` command line (typer), one module per command group; ``main`` is the
+console-script entry point, ``app`` the typer app. See ``cli.main`` for the list."""
 
 from .main import app, main
 

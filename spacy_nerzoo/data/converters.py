@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Literal
 
-import typer
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from ..choices import FormatChoice, LevelChoice
 from ..evaluation.conlleval import OUTSIDE, LabelLevel, iter_chunks
 from ..serialization import atomic_path
 from .readers import Sentence, read_documents
@@ -157,41 +155,7 @@ def convert(
     return n
 
 
-def convert_cli(
-    input_path: Annotated[
-        Path, typer.Argument(help="CoNLL-2003 or Few-NERD column file.", exists=True)
-    ],
-    output_path: Annotated[Path, typer.Argument(help="Output .spacy file or directory.")],
-    format: Annotated[
-        FormatChoice, typer.Option("--format", "-f", help="Input format; 'auto' detects it.")
-    ] = FormatChoice.auto,
-    per_sentence: Annotated[
-        bool, typer.Option("--per-sentence", help="One Doc per sentence, not per document.")
-    ] = False,
-    label_level: Annotated[
-        LevelChoice,
-        typer.Option("--label-level", help="'coarse' maps person-actor to person (Few-NERD)."),
-    ] = LevelChoice.fine,
-    newlines: Annotated[
-        bool,
-        typer.Option(
-            "--newlines",
-            help="End each sentence with a newline token: the text keeps the source's lines, "
-            "for raw-text evaluation (spacy evaluate).",
-        ),
-    ] = False,
-) -> None:
-    """Convert a CoNLL-2003 or Few-NERD file to a .spacy DocBin with gold entities."""
-    n = convert(
-        input_path,
-        output_path,
-        format=cast(Format, format.value),
-        per_sentence=per_sentence,
-        label_level=cast(LabelLevel, label_level.value),
-        newlines=newlines,
-    )
-    typer.echo(f"Wrote {n} docs to {output_path}")
+if __name__ == "__main__":  # ``python -m spacy_nerzoo.data.converters ARGS``: nerzoo convert
+    from spacy_nerzoo.cli.main import run_module
 
-
-if __name__ == "__main__":
-    typer.run(convert_cli)
+    run_module("convert")

@@ -13,14 +13,12 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
-import typer
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from ..choices import LevelChoice, SchemeChoice
 from .conlleval import (
     OUTSIDE,
     ConllevalResult,
@@ -420,40 +418,7 @@ def evaluate_docs(
     )
 
 
-def score_cli(
-    gold_path: Annotated[Path, typer.Argument(help="Gold CoNLL-format file.", exists=True)],
-    pred_path: Annotated[
-        Path, typer.Argument(help="Predictions: same tokens, predicted tag last.", exists=True)
-    ],
-    scheme: Annotated[
-        SchemeChoice, typer.Option(help="Tag scheme: IOB1/IOB2/IOBES, IO or detect.")
-    ] = SchemeChoice.auto,
-    types: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated types to score, or 'gold' for the gold file's own."),
-    ] = None,
-    label_level: Annotated[
-        LevelChoice, typer.Option(help="'coarse' scores Few-NERD types by their coarse part.")
-    ] = LevelChoice.fine,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
-) -> None:
-    """Print the token table and conlleval block for a prediction file against a gold file."""
-    import json
+if __name__ == "__main__":  # ``python -m spacy_nerzoo.evaluation.report ARGS``: nerzoo score
+    from spacy_nerzoo.cli.main import run_module
 
-    chosen: TypesOption
-    if types is None or types == "gold":
-        chosen = types
-    else:
-        chosen = [t.strip() for t in types.split(",") if t.strip()]
-    report = score_files(
-        gold_path,
-        pred_path,
-        scheme=cast(Scheme, scheme.value),
-        types=chosen,
-        label_level=cast(LabelLevel, label_level.value),
-    )
-    typer.echo(json.dumps(report.to_dict(), indent=2) if json_output else report.format())
-
-
-if __name__ == "__main__":
-    typer.run(score_cli)
+    run_module("score")

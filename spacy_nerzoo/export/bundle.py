@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
-
-import typer
+from typing import Literal
 
 from ..backends.onnx_backend import ONNX_FILE_NAMES
 from ..serialization import replace_folder, staging_folder
@@ -66,18 +64,7 @@ def export_source(model: str, component: str | None = None) -> Path:
     return Path(resolve_checkpoint(model, component="export").location)
 
 
-def main(
-    checkpoint: Annotated[Path, typer.Argument(help="HF token-classification checkpoint folder")],
-    output: Annotated[Path, typer.Argument(help="folder to write, e.g. spacy_nerzoo/models/NAME")],
-    precision: Annotated[str, typer.Option(help="int8 (dynamic quantisation) or fp32")] = "int8",
-) -> None:
-    """Export a checkpoint to a shipped ONNX model folder."""
-    if precision not in ("int8", "fp32"):
-        raise typer.BadParameter("precision must be int8 or fp32")
-    out = bundle_model(checkpoint, output, precision=precision)  # type: ignore[arg-type]
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
-    typer.echo(f"Wrote {out} ({size:.1f} MB)")
+if __name__ == "__main__":  # ``python -m spacy_nerzoo.export.bundle ARGS``: nerzoo bundle
+    from spacy_nerzoo.cli.main import run_module
 
-
-if __name__ == "__main__":
-    typer.run(main)
+    run_module("bundle")

@@ -12,17 +12,18 @@ Two steps, so the expensive one runs once:
    rows to its windows and minimises ``(1 - alpha) * gold cross-entropy + alpha * T^2 *
    cross-entropy to the teacher's distribution at temperature T`` (:func:`distillation_loss`).
 
-Usage::
+Usage (``python -m spacy_nerzoo.training.distill`` takes the same options)::
 
-    python -m spacy_nerzoo.training.distill --teacher training/mpnet_teacher_conll03/best \\
+    nerzoo distill --teacher training/mpnet_teacher_conll03/best \\
         --data ../shared/data/conll2003/train.txt --output training/soft/conll-train.npy
-    python -m spacy_nerzoo.training.distill --teacher ... --data ../shared/data/fewnerd/train.txt \\
-        --unlabelled --output training/soft/fewnerd-train.npy
+    nerzoo distill --teacher ... --data ../shared/data/fewnerd/train.txt --limit 5000 \\
+        --output training/soft/fewnerd-train.npy
+
+From Python: ``label(LabelSettings(teacher=..., data=..., output=...))``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -36,6 +37,7 @@ import torch
 from spacy_nerzoo.casing import config_scheme
 from spacy_nerzoo.data.readers import Document, Sentence, read_documents
 from spacy_nerzoo.serialization import atomic_path, write_json_atomic
+from spacy_nerzoo.training.settings import LabelSettings
 
 logger = logging.getLogger("spacy_nerzoo.training")
 
@@ -170,23 +172,9 @@ def distillation_loss(
     return sum(w / total * term for w, term in zip(weights, terms, strict=True))  # type: ignore[return-value]
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--teacher", required=True, help="teacher checkpoint folder (trainer output)")
-    p.add_argument("--data", required=True, help="CoNLL-2003 or Few-NERD file (tags unused)")
-    p.add_argument("--output", required=True, help=".npy of per-word distributions")
-    p.add_argument("--limit", type=int, default=0, help="first N documents only; 0 = all")
-    p.add_argument("--max-length", type=int, default=None, help="default: the teacher's")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--threads", type=int, default=2)
-    return p.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the teacher's per-word distributions of ``--data`` to ``--output``."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+def label(args: LabelSettings) -> dict[str, Any]:
+    """Write the teacher's per-word distributions of ``args.data`` to ``args.output`` (``.npy``)
+    and a ``.json`` beside it describing them; return that description."""
     torch.set_num_threads(args.threads)
     docs = read_documents(args.data)
     if args.limit:
@@ -216,7 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     write_json_atomic(out.with_suffix(".json"), info)
     logger.info("wrote %s: %s", out, info)
-    return 0
+    return info
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m spacy_nerzoo.training.distill ARGS``: ``nerzoo distill ARGS``, kept for the
+    command lines of project.yml and of runs started before the ``nerzoo distill`` command."""
+    from spacy_nerzoo.cli.train import run_as_module
+
+    return run_as_module("distill", argv)
 
 
 if __name__ == "__main__":

@@ -37,20 +37,20 @@ end of every epoch, every ``--save-every`` steps and when the run stops early (`
 ``--resume`` from its last checkpoint as if it had never stopped (same batches, dropout masks and
 learning rates).
 
-Usage::
+Usage (``python -m spacy_nerzoo.training.finetune`` takes the same options)::
 
-    python -m spacy_nerzoo.training.finetune --train train.txt --dev valid.txt --output DIR
-    python -m spacy_nerzoo.training.finetune --format fewnerd --train train.txt --dev dev.txt \\
+    nerzoo train --train train.txt --dev valid.txt --output DIR
+    nerzoo train --format fewnerd --train train.txt --dev dev.txt \\
         --output DIR --max-length 128 --batch-size 32 --epochs 2 --save-every 250 --resume
+
+From Python: ``train(TrainSettings(train=..., dev=..., output=...))``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import os
 import platform
 import random
 import shutil
@@ -58,31 +58,26 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import torch
 
-# Measured on the 2-core machines: with other jobs on the CPU, OpenMP threads that spin-wait at
-# barriers made a bf16 training step 4x slower (8.1 s vs 2.1 s); passive waiting removes that. Only
-# effective if torch was not imported before this module (true for ``python -m``).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
-
-from spacy_nerzoo.casing import N_CLASSES as N_CASING_CLASSES  # noqa: E402
-from spacy_nerzoo.casing import SCHEME as CASING_SCHEME  # noqa: E402
-from spacy_nerzoo.casing import SPECIAL, word_class  # noqa: E402
-from spacy_nerzoo.data.readers import Document, read_documents  # noqa: E402
-from spacy_nerzoo.decoding import TagScheme  # noqa: E402
-from spacy_nerzoo.serialization import (  # noqa: E402
+from spacy_nerzoo.casing import N_CLASSES as N_CASING_CLASSES
+from spacy_nerzoo.casing import SCHEME as CASING_SCHEME
+from spacy_nerzoo.casing import SPECIAL, word_class
+from spacy_nerzoo.data.readers import Document, read_documents
+from spacy_nerzoo.decoding import TagScheme
+from spacy_nerzoo.serialization import (
     recover_folder,
     replace_folder,
     staging_folder,
     write_json_atomic,
 )
-from spacy_nerzoo.training.distill import distillation_loss, soft_targets  # noqa: E402
+from spacy_nerzoo.training.distill import distillation_loss, soft_targets
+from spacy_nerzoo.training.settings import TrainSettings
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -625,7 +620,7 @@ def _check_resume(saved: dict[str, Any] | None, now: dict[str, Any], last_dir: P
 # --------------------------------------------------------------------------------------------------
 
 
-def _stop_reason(args: argparse.Namespace, run_steps: int, t_start: float) -> str | None:
+def _stop_reason(args: TrainSettings, run_steps: int, t_start: float) -> str | None:
     """Why this run should stop now (saving ``last`` to resume later), if it should."""
     if args.stop_after and run_steps >= args.stop_after:
         return f"--stop-after {args.stop_after} steps"
@@ -634,8 +629,12 @@ def _stop_reason(args: argparse.Namespace, run_steps: int, t_start: float) -> st
     return None
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the fine-tune described by ``args``; return the metrics written to ``metrics.json``."""
+def train(args: TrainSettings) -> dict[str, Any]:
+    """Run the fine-tune described by ``args``; return the metrics written to ``metrics.json``.
+
+    Logs through the ``spacy_nerzoo.training`` logger (``nerzoo train`` sends it to stdout). For
+    the ``OMP_WAIT_POLICY`` the CLI sets, see ``spacy_nerzoo.cli.train``.
+    """
     from transformers import (
         AutoConfig,
         AutoModelForTokenClassification,
@@ -663,7 +662,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     recover_folder(last_dir)
     recover_folder(best_dir)
     resume = args.resume and (last_dir / "trainer_state.json").exists()
-    hparams = {k: v for k, v in vars(args).items()}
+    hparams = asdict(args)
     hparams.update(base_model=base, stride=stride, format=fmt)
     state: dict[str, Any] = {}
     if resume:
@@ -947,7 +946,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _distillation_windows(
-    args: argparse.Namespace,
+    args: TrainSettings,
     train_docs: Sequence[Document],
     windows: list[Window],
     tokenizer: Any,
@@ -1000,118 +999,12 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options; defaults are the recipe of the built-in MiniLM CoNLL-2003 model."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--train", required=True, help="training file (CoNLL-2003 or Few-NERD)")
-    p.add_argument("--dev", required=True, help="validation file, same format (model selection)")
-    p.add_argument("--output", required=True, help="output folder (best/, last/, metrics.json)")
-    p.add_argument(
-        "--format",
-        default="auto",
-        choices=["auto", "conll03", "conll2003", "fewnerd"],
-        help="corpus format (auto: detected from --train)",
-    )
-    p.add_argument(
-        "--base-model",
-        default=None,
-        help="encoder: 'minilm' (default), 'mpnet' (all-mpnet-base-v2, the [teacher] extra), "
-        "a folder or a hub id",
-    )
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=16, help="windows per step")
-    p.add_argument("--max-length", type=int, default=256, help="window, incl. [CLS]/[SEP]")
-    p.add_argument("--stride", type=int, default=None, help="inference overlap (max_length // 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--warmup", type=float, default=0.1, help="fraction of steps warming up")
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="bf16 autocast for training (fp32 master weights)",
-    )
-    p.add_argument("--eval-bf16", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--eval-batch-size", type=int, default=32)
-    p.add_argument(
-        "--eval-limit", type=int, default=0, help="validate on the first N dev docs; 0 = all"
-    )
-    p.add_argument("--log-every", type=int, default=20, help="steps between log lines")
-    p.add_argument(
-        "--max-steps", type=int, default=0, help="end training early (tests, timing); 0 = off"
-    )
-    p.add_argument(
-        "--save-every", type=int, default=0, help="also checkpoint last/ every N steps; 0 = off"
-    )
-    p.add_argument(
-        "--stop-after",
-        type=int,
-        default=0,
-        help="checkpoint and stop after N steps of this run (schedule unchanged); 0 = off",
-    )
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=0,
-        help="checkpoint and stop after this many minutes of this run; 0 = off",
-    )
-    p.add_argument(
-        "--casing",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="feed each word's casing class (spacy_nerzoo.casing) as token_type_ids",
-    )
-    p.add_argument(
-        "--casing-lr",
-        type=float,
-        default=None,
-        help="learning rate of the casing table (default: --lr); same schedule",
-    )
-    p.add_argument(
-        "--soft-labels",
-        default=None,
-        help="teacher distributions of --train's words (.npy from spacy_nerzoo.training.distill)",
-    )
-    p.add_argument(
-        "--unlabelled",
-        default=None,
-        help="raw text to distil on (CoNLL or Few-NERD file; its tags are never read)",
-    )
-    p.add_argument("--unlabelled-soft", default=None, help="teacher distributions of it (.npy)")
-    p.add_argument(
-        "--unlabelled-limit", type=int, default=0, help="first N documents of it; 0 = all"
-    )
-    p.add_argument(
-        "--distill-alpha",
-        type=float,
-        default=0.5,
-        help="weight of the teacher term (1 - alpha: the gold term)",
-    )
-    p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
-    p.add_argument(
-        "--head-lr",
-        type=float,
-        default=None,
-        help="learning rate of the classifier head (default: --lr); same schedule",
-    )
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last/")
-    return p.parse_args(argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point."""
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stdout,
-        force=True,
-    )
-    train(args)
-    return 0
+    """``python -m spacy_nerzoo.training.finetune ARGS``: ``nerzoo train ARGS``, kept for the
+    command lines of project.yml and of runs started before the ``nerzoo train`` command."""
+    from spacy_nerzoo.cli.train import run_as_module
+
+    return run_as_module("train", argv)
 
 
 if __name__ == "__main__":

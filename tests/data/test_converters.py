@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
-from typer.testing import CliRunner
 
-from spacy_nerzoo.data.converters import convert, convert_cli, detect_format, docs_from_file
+from spacy_nerzoo.data.converters import convert, detect_format, docs_from_file
 
 FEWNERD_SAMPLE = (
     "Bagan\tlocation-GPE\nDalam\tlocation-GPE\nin\tO\nMalay\tother-language\n"
@@ -105,22 +104,6 @@ def test_docbin_round_trip(tmp_path: Path) -> None:
     # A directory as output names the file after the input, as ``spacy convert`` does.
     assert convert(path, tmp_path, per_sentence=True) == 3
     assert (tmp_path / "sample.spacy").exists()
-
-
-def test_cli(tmp_path: Path) -> None:
-    import typer
-
-    app = typer.Typer()
-    app.command()(convert_cli)
-    path = _write(tmp_path, "fewnerd.txt", FEWNERD_SAMPLE)
-    out = tmp_path / "fewnerd.spacy"
-    result = CliRunner().invoke(
-        app, [str(path), str(out), "--format", "fewnerd", "--label-level", "coarse"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "Wrote 2 docs" in result.output
-    docs = list(DocBin().from_disk(out).get_docs(Vocab()))
-    assert {e.label_ for d in docs for e in d.ents} == {"location", "other", "person"}
 
 
 @pytest.mark.shared
