@@ -28,7 +28,7 @@ $(NOTORCH_STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 install: $(STAMP)
 
 demo: install
-	$(PY) -m spacy_nerzoo.demo
+	$(PY) -m spacy_nerzoo demo
 
 lint: install
 	$(PY) -m ruff check spacy_nerzoo tests
