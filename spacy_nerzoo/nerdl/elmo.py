@@ -17,6 +17,12 @@ Outputs are Spark NLP's pooling layers: ``word_emb`` (the token layer, concatena
 ``2 * projection_dim`` as AllenNLP does, so every layer has one width), ``lstm_outputs1``,
 ``lstm_outputs2`` (forward and backward halves concatenated) and ``elmo``, a learned scalar mix of
 the three (softmax weights times gamma, as TF Hub's module and AllenNLP's ``ScalarMix`` do).
+
+Two extensions carry what a converted Spark NLP ``ElmoEmbeddings`` download (TF Hub's module) has
+and the published files do not: ``"double_word_emb": false`` in the options makes ``word_emb`` the
+``projection_dim``-wide token layer, as TF Hub's ``word_emb`` output is (the ``elmo`` mix still
+uses the doubled layer); and ``aggregation/weights`` + ``aggregation/scaling`` in the weight file
+are the module's trained layer weights, the starting values of the ``elmo`` scalar mix.
 """
 
 from __future__ import annotations
@@ -220,6 +226,8 @@ class ElmoBiLM(nn.Module):
         )
         self.stateful = False
         self._states: list[list[State]] | None = None
+        # The weight file's trained scalar mix (TF Hub's aggregation), if it has one.
+        self.mix_init: tuple[Tensor, Tensor] | None = None
 
     @property
     def max_chars(self) -> int:
@@ -294,6 +302,14 @@ def load_bilm_weights(bilm: ElmoBiLM, weight_file: str | Path) -> None:
                 cell.W_0.copy_(t(g["W_0"]))
                 cell.B.copy_(t(g["B"]))
                 cell.W_P_0.copy_(t(g["W_P_0"]))
+        if "aggregation" in f:
+            weights = t(f["aggregation/weights"]).reshape(-1)
+            if weights.numel() != bilm.n_layers + 1:
+                raise ValueError(
+                    f"aggregation/weights has {weights.numel()} entries for "
+                    f"{bilm.n_layers + 1} layers"
+                )
+            bilm.mix_init = (weights, t(f["aggregation/scaling"]).reshape(1))
 
 
 def char_rows(weight_file: str | Path) -> int:
@@ -337,10 +353,14 @@ def load_bilm(options_file: str | Path, weight_file: str | Path, *, what: str = 
 class ScalarMix(nn.Module):
     """``gamma * sum_k softmax(s)_k * layer_k``: the learned layer weighting of ELMo."""
 
-    def __init__(self, n_layers: int) -> None:
+    def __init__(self, n_layers: int, init: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         self.scalars = nn.Parameter(torch.zeros(n_layers))
         self.gamma = nn.Parameter(torch.ones(1))
+        if init is not None:
+            with torch.no_grad():
+                self.scalars.copy_(init[0])
+                self.gamma.copy_(init[1])
 
     def forward(self, layers: Sequence[Tensor]) -> Tensor:
         weights = torch.softmax(self.scalars, dim=0)
@@ -363,10 +383,14 @@ class Elmo(nn.Module):
         self.bilm = bilm
         self.bilm.requires_grad_(False)
         self.pooling_layer = pooling_layer
-        self.mix = ScalarMix(bilm.n_layers + 1) if pooling_layer == "elmo" else None
+        self.mix = ScalarMix(bilm.n_layers + 1, bilm.mix_init) if pooling_layer == "elmo" else None
+        # TF Hub's word_emb is the token layer itself; AllenNLP's is doubled to one width.
+        self.double_word_emb = bool(bilm.options.get("double_word_emb", True))
 
     @property
     def output_dim(self) -> int:
+        if self.pooling_layer == "word_emb" and not self.double_word_emb:
+            return self.bilm.proj_dim
         return self.bilm.output_dim
 
     def train(self, mode: bool = True) -> Elmo:
@@ -387,4 +411,6 @@ class Elmo(nn.Module):
         layers = [x * mask[:, :, None] for x in layers]
         if self.mix is not None:
             return self.mix(layers)
+        if self.pooling_layer == "word_emb" and not self.double_word_emb:
+            return layers[0][:, :, : self.bilm.proj_dim]
         return layers[POOLING_LAYERS.index(self.pooling_layer)]

@@ -4,7 +4,8 @@
 AlbertForTokenClassification, DistilBertForTokenClassification and LongformerForTokenClassification
 into Hugging Face folders for ``token_classifier``, and NerDLModel into a spaCy pipeline whose
 ``nerdl`` component runs Spark NLP's graph; DistilBertEmbeddings (the encoder of
-``ner_conll_distilbert_base_cased``) into a Hugging Face folder for that tagger's embeddings.
+``ner_conll_distilbert_base_cased``) into a Hugging Face folder and ElmoEmbeddings (TF Hub's ELMo,
+under ``ner_conll_elmo``) into ELMo's options + weights files, for that tagger's embeddings.
 Reading the TF files needs ``pip install 'spacy-nerzoo[sparknlp]'``; the converted models do not.
 """
 

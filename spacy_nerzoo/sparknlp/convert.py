@@ -17,7 +17,7 @@ PROVENANCE = "sparknlp.json"
 
 def supported_annotators() -> list[str]:
     """Short names of the Spark NLP annotators this importer converts."""
-    return sorted(ARCHITECTURES) + ["NerDLModel"]
+    return sorted([*ARCHITECTURES, "ElmoEmbeddings", "NerDLModel"])
 
 
 def import_sparknlp(
@@ -56,6 +56,11 @@ def import_sparknlp(
 
                 params = convert_nerdl(archive, tmp, embeddings=embeddings)
                 kind = "nerdl"
+            elif short == "ElmoEmbeddings":
+                from .elmo import convert_elmo
+
+                params = convert_elmo(archive, tmp)
+                kind = "embeddings"
             else:
                 from .token_classifiers import convert_token_classifier
 
@@ -108,15 +113,20 @@ def component_config(folder: str | Path) -> dict[str, Any]:
 
 
 def embeddings_config(folder: str | Path) -> dict[str, Any]:
-    """The NerDL embedding source for a converted DistilBertEmbeddings folder.
+    """The NerDL embedding source for a converted DistilBertEmbeddings or ElmoEmbeddings folder.
 
     Spark NLP's DistilBertEmbeddings give a token the last hidden state of the wordpiece that
-    starts it, lowercasing the input when ``caseSensitive`` is false.
+    starts it, lowercasing the input when ``caseSensitive`` is false; its ElmoEmbeddings give the
+    ``poolingLayer`` output of TF Hub's ELMo module for each sentence's tokens.
     """
     folder = Path(folder)
     info = json.loads((folder / PROVENANCE).read_text("utf-8"))
     if info.get("component") != "embeddings":
         raise SparkNLPFormatError(f"{folder} is not a converted Spark NLP embeddings annotator")
+    if str(info.get("annotator", "")).endswith(".ElmoEmbeddings"):
+        from .elmo import elmo_embeddings_config
+
+        return elmo_embeddings_config(folder, info["params"])
     return {
         "@architectures": "spacy_nerzoo.TransformerEmbeddings.v1",
         "name": str(folder),
@@ -137,6 +147,10 @@ def check_converted(folder: Path) -> None:
         model = AutoModelForTokenClassification.from_pretrained(folder)
         if model.config.num_labels != config.num_labels:  # pragma: no cover - sanity
             raise SparkNLPFormatError(f"{folder}: the converted model does not load back")
+    elif info["component"] == "embeddings" and info["annotator"].endswith(".ElmoEmbeddings"):
+        from .elmo import check_elmo_folder
+
+        check_elmo_folder(folder)
     elif info["component"] == "embeddings":
         from transformers import AutoModel, AutoTokenizer
 

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import spacy
 import torch
-from seqeval.metrics.sequence_labeling import get_entities
-from sparknlp_fixtures import NERDL_ZIP, reference, restored_session
+from sparknlp_fixtures import (
+    NERDL_ZIP,
+    SCALA211_PARAMS,
+    expected_entities,
+    reference,
+    restored_session,
+)
 from test_archive import rezip
 
 from spacy_nerzoo.nerdl.component import network
@@ -106,12 +111,7 @@ def test_entities_and_scores_match_the_tf_graph(converted: Path) -> None:
     names = json.loads((converted / "sparknlp.json").read_text())["params"]["tags"]
     for i, (doc, sent) in enumerate(zip(docs, sentences, strict=True)):
         assert [t.text for t in doc] == sent
-        probs = np.exp(scores[i]) / np.exp(scores[i]).sum(-1, keepdims=True)
-        path = [names[t] for t in tags[i, : len(sent)]]
-        expected = [
-            (s, e + 1, label, float(np.mean([probs[k, tags[i, k]] for k in range(s, e + 1)])))
-            for label, s, e in get_entities(path)
-        ]
+        expected = expected_entities(tags[i, : len(sent)], names, scores[i])
         got = [(e.start, e.end, e.label_, e._.confidence) for e in doc.ents]
         assert [g[:3] for g in got] == [x[:3] for x in expected]
         np.testing.assert_allclose([g[3] for g in got], [x[3] for x in expected], atol=1e-4)
@@ -149,6 +149,24 @@ def test_missing_dataset_params(tmp_path: Path) -> None:
         import_sparknlp(path, tmp_path / "out", embeddings=WORDS_SOURCE)
 
 
+def test_dataset_params_written_by_scala_2_11(tmp_path: Path) -> None:
+    """The seed downloads of Spark 2.4 were written by Scala 2.11: a JVM-written file of that
+    List layout (make_fixtures.py's scala211) reads as the Scala 2.13 one does."""
+    scala211 = SCALA211_PARAMS.read_bytes()
+    path = rezip(
+        NERDL_ZIP,
+        tmp_path / "m.zip",
+        drop="fields/datasetParams/",
+        replace={"fields/datasetParams/part-00000": scala211},
+    )
+    with SparkNLPArchive(path) as old, SparkNLPArchive(NERDL_ZIP) as new:
+        assert "scala.collection.immutable.List$SerializationProxy" in str(
+            old.feature("datasetParams")
+        )
+        assert dataset_params(old) == dataset_params(new)
+    import_sparknlp(path, tmp_path / "out", embeddings=WORDS_SOURCE)
+
+
 @pytest.mark.parametrize(
     "serialised",
     [
@@ -162,7 +180,8 @@ def test_missing_dataset_params(tmp_path: Path) -> None:
                 {"__class__": "x.SerializeEnd$"},
             ],
         },
-        # Scala 2.12 (Spark NLP 3.x downloads): List$SerializationProxy, ListSerializeEnd$.
+        # Scala 2.12 (Spark 3.0 downloads): List$SerializationProxy, ListSerializeEnd$, as Scala
+        # 2.11 writes it (test_dataset_params_written_by_scala_2_11) and 2.12's List.scala reads.
         {
             "__class__": "scala.collection.immutable.List$SerializationProxy",
             "__annotations__": [
