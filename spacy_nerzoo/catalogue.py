@@ -71,11 +71,20 @@ class ZooEntry:
     # The Spark NLP model's download (file name as on its card, under SPARK_NLP_MODELS_URL):
     # `nerzoo import-sparknlp` converts it (spacy_nerzoo.sparknlp).
     spark_nlp_download: str | None = None
+    # NerDL seeds: the embeddings annotator's download (the tagger zip holds no embeddings),
+    # converted first and passed to the tagger's import with --embeddings.
+    spark_nlp_embeddings_download: str | None = None
 
     @property
     def spark_nlp_url(self) -> str | None:
         """Where the Spark NLP model's zip is published (its card's Download link)."""
         return SPARK_NLP_MODELS_URL + self.spark_nlp_download if self.spark_nlp_download else None
+
+    @property
+    def spark_nlp_embeddings_url(self) -> str | None:
+        """Where the embeddings annotator's zip of a NerDL seed is published."""
+        name = self.spark_nlp_embeddings_download
+        return SPARK_NLP_MODELS_URL + name if name else None
 
 
 # John Snow Labs' public bucket, the target of every model card's Download button.
@@ -194,6 +203,7 @@ register(
         tag_scheme="IOB2",
         spark_nlp_model="ner_conll_elmo",
         spark_nlp_download="ner_conll_elmo_en_3.2.2_2.4_1630419727678.zip",
+        spark_nlp_embeddings_download="elmo_en_2.4.0_2.4_1580488815299.zip",
         case_sensitive=True,
         checkpoint=None,
         checkpoint_note=(
@@ -204,8 +214,9 @@ register(
             "files are the 'Original' (1B Word Benchmark) ELMo options/weights: "
             "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo/2x4096_512_2048cnn_2xhighway/"
             "elmo_2x4096_512_2048cnn_2xhighway_{options.json,weights.hdf5}. The tagger head comes "
-            "from the Spark NLP zip (nerzoo import-sparknlp ... --embeddings OPTIONS,WEIGHTS; "
-            "docs/sparknlp.md) or is trained locally."
+            "from the Spark NLP zip, over Spark's own 'elmo' download converted first (nerzoo "
+            "import-sparknlp elmo_en_2.4.0_2.4_1580488815299.zip elmo, then nerzoo import-sparknlp "
+            "ner_conll_elmo_... --embeddings elmo; docs/sparknlp.md), or is trained locally."
         ),
         reference=ReferenceScores(
             source="https://sparknlp.org/2021/08/31/ner_conll_elmo_en.html",
@@ -238,6 +249,7 @@ register(
         tag_scheme="IOB2",
         spark_nlp_model="ner_conll_distilbert_base_cased",
         spark_nlp_download="ner_conll_distilbert_base_cased_en_3.2.0_2.4_1628079967124.zip",
+        spark_nlp_embeddings_download="distilbert_base_cased_en_3.1.0_2.4_1621521790187.zip",
         case_sensitive=True,
         checkpoint=None,
         checkpoint_note=(

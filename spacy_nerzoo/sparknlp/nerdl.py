@@ -109,8 +109,9 @@ def convert_nerdl(
             raise SparkNLPFormatError(
                 f"{archive.path}: this NerDL model was trained on '{storage or 'unknown'}' "
                 f"embeddings ({info['embeddings_dim']} dimensions); pass the embedding source "
-                "(embeddings=... / --embeddings), e.g. an ElmoEmbeddings config with the "
-                "original ELMo's options and weights"
+                "(embeddings=... / --embeddings), e.g. the folder `nerzoo import-sparknlp` "
+                "made of Spark NLP's embeddings download (for 'elmo': "
+                "elmo_en_2.4.0_2.4_1580488815299.zip)"
             )
         embeddings = DEFAULT_EMBEDDINGS[storage]
     with archive.tensorflow("tensorflow") as bundle:

@@ -39,10 +39,21 @@ def import_hint(entry: ZooEntry) -> str:
         use = f"spacy.load('{out}')"
     else:
         use = f"nlp.add_pipe('{entry.name}', config={{'model': '{out}'}})"
+    command = f"`nerzoo import-sparknlp {entry.spark_nlp_download} {out}`"
+    download = f"{entry.spark_nlp_download} from {entry.spark_nlp_url}"
+    if entry.spark_nlp_embeddings_download:
+        emb = f"{entry.name}-embeddings"
+        download += (
+            f" and its embeddings {entry.spark_nlp_embeddings_download} from "
+            f"{entry.spark_nlp_embeddings_url}"
+        )
+        command = (
+            f"`nerzoo import-sparknlp {entry.spark_nlp_embeddings_download} {emb}`, then "
+            f"`nerzoo import-sparknlp {entry.spark_nlp_download} {out} --embeddings {emb}`"
+        )
     return (
-        f"Its Spark NLP weights are public: download {entry.spark_nlp_download} from "
-        f"{entry.spark_nlp_url}, then run `pip install 'spacy-nerzoo[sparknlp]'` and "
-        f"`nerzoo import-sparknlp {entry.spark_nlp_download} {out}` and use {use}"
+        f"Its Spark NLP weights are public: download {download}, then run "
+        f"`pip install 'spacy-nerzoo[sparknlp]'` and {command} and use {use}"
         + (
             f" (or set {FETCH_ENV}=1 to fetch and convert it once into {cache_dir()})."
             if entry.architecture == "token_classifier"

@@ -32,6 +32,8 @@ def test_every_seed_records_its_download() -> None:
         assert entry.spark_nlp_download and entry.spark_nlp_download.endswith(".zip")
         assert entry.spark_nlp_download.startswith(entry.spark_nlp_model + "_en_")
         assert entry.spark_nlp_url == catalogue.SPARK_NLP_MODELS_URL + entry.spark_nlp_download
+        # NerDL seeds also name their embeddings annotator's download.
+        assert bool(entry.spark_nlp_embeddings_download) == (entry.architecture == "nerdl")
 
 
 def test_info_shows_download_and_command() -> None:
@@ -60,8 +62,15 @@ def test_offline_request_names_file_and_command(
 def test_nerdl_seed_without_network_says_how_to_import() -> None:
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo_conll03")
-    with pytest.raises(ValueError, match="nerzoo import-sparknlp ner_conll_elmo_en_3.2.2"):
+    with pytest.raises(ValueError, match="nerzoo import-sparknlp ner_conll_elmo_en_3.2.2") as err:
         nlp("Angela Merkel visited Paris.")
+    # The tagger zip holds no embeddings: the hint converts Spark's ELMo download first.
+    assert (
+        "`nerzoo import-sparknlp elmo_en_2.4.0_2.4_1580488815299.zip elmo_conll03-embeddings`, "
+        "then `nerzoo import-sparknlp ner_conll_elmo_en_3.2.2_2.4_1630419727678.zip "
+        "elmo_conll03-sparknlp --embeddings elmo_conll03-embeddings`"
+    ) in str(err.value)
+    assert str(ZOO["elmo_conll03"].spark_nlp_embeddings_url) in str(err.value)
 
 
 def test_opt_in_fetch_converts_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
