@@ -14,6 +14,7 @@ import numpy as np
 
 BackendName = Literal["torch", "onnx"]
 Precision = Literal["fp32", "bf16", "int8"]
+IdArray = np.ndarray  # int64 ``(batch, seq_len)``: wordpiece ids, attention mask, token types
 
 # Which precisions each backend can run. bf16 autocast is a torch feature; dynamic int8
 # quantisation is an onnxruntime one. Anything else is refused with a clear error.
@@ -32,10 +33,7 @@ class Backend(Protocol):
     num_labels: int
 
     def predict(
-        self,
-        input_ids: np.ndarray,
-        attention_mask: np.ndarray,
-        token_type_ids: np.ndarray | None = None,
+        self, input_ids: IdArray, attention_mask: IdArray, token_type_ids: IdArray | None = None
     ) -> np.ndarray:
         """Return float32 logits of shape ``(batch, seq_len, num_labels)``.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import check_precision
+from .base import IdArray, check_precision
 
 _FORK_HOOK_SET = False
 
@@ -62,10 +62,7 @@ class TorchBackend:
         return cls(model, precision)
 
     def predict(
-        self,
-        input_ids: np.ndarray,
-        attention_mask: np.ndarray,
-        token_type_ids: np.ndarray | None = None,
+        self, input_ids: IdArray, attention_mask: IdArray, token_type_ids: IdArray | None = None
     ) -> np.ndarray:
         import torch  # not stored on self: modules cannot be pickled (spawned processes)
 
