@@ -1,8 +1,9 @@
 """Writing predictions to the Doc, the only output channel (as spaCy's own components do).
 
 - ``doc.spans[spans_key]``: every prediction, with ``attrs["scores"]`` (as spancat does).
-- ``doc.ents``: by default existing entities are kept and non-overlapping predictions added
-  (spaCy's ``prioritize_existing_ents_filter`` policy); ``overwrite_ents=True`` replaces them.
+- ``doc.ents``: the existing entities and the predictions, merged by the component's
+  ``ents_filter`` (spaCy's span_ruler setting; by default ``prioritize_existing_ents_filter``:
+  existing entities are kept and non-overlapping predictions added).
 - ``Span._.confidence``: the confidence of an entity (the mean probability of its tags). spaCy
   stores span extension values in ``doc.user_data``, so they survive ``DocBin``, ``to_bytes`` and
   ``nlp.pipe(n_process=...)``.
@@ -14,6 +15,8 @@ import functools
 from collections.abc import Sequence
 
 from spacy.tokens import Doc, Span, SpanGroup
+
+from .components.common import EntsFilter, Prediction
 
 CONFIDENCE_ATTR = "confidence"
 DEFAULT_SPANS_KEY = "nerzoo"
@@ -27,31 +30,40 @@ def register_extensions() -> None:
 
 def write_predictions(
     doc: Doc,
-    entities: Sequence[tuple[int, int, str, float]],
+    entities: Sequence[Prediction],
     *,
-    overwrite_ents: bool,
+    ents_filter: EntsFilter,
     spans_key: str | None,
 ) -> None:
     """Set ``doc.ents``, ``doc.spans[spans_key]`` and confidences; never raises on conflicts.
 
-    ``entities`` are ``(token_start, token_end, label, confidence)``, non-overlapping.
+    ``entities`` are ``(token_start, token_end, label, confidence)``, non-overlapping;
+    ``ents_filter(doc.ents, predicted spans)`` decides which entities the Doc ends up with.
+    Confidences go to the predictions it keeps (an existing entity keeps its own).
     """
     spans = [Span(doc, s, e, label=lab) for s, e, lab, _ in entities]
     scores = [float(c) for *_, c in entities]
     if spans_key:
         doc.spans[spans_key] = SpanGroup(doc, name=spans_key, spans=spans, attrs={"scores": scores})
     # Reading doc.ents walks every token; skip it when no token carries an entity annotation.
-    if overwrite_ents or not doc.has_annotation("ENT_IOB"):
-        kept: list[Span] = []
-        new, new_scores = spans, scores
-    else:
-        kept = list(doc.ents)
-        taken = {i for ent in kept for i in range(ent.start, ent.end)}
-        free = [not any(i in taken for i in range(sp.start, sp.end)) for sp in spans]
-        new = [sp for sp, ok in zip(spans, free, strict=True) if ok]
-        new_scores = [c for c, ok in zip(scores, free, strict=True) if ok]
+    existing = list(doc.ents) if doc.has_annotation("ENT_IOB") else []
+    ents = list(ents_filter(existing, spans))
     # What the doc.ents setter does, without first copying every Span (order does not matter).
-    doc.set_ents(kept + new)
+    doc.set_ents(ents)
+    # spaCy's filters return the very Span objects they were given; a filter that builds new
+    # ones gets the confidence of the prediction with the same tokens and label.
+    by_id = {id(sp): c for sp, c in zip(spans, scores, strict=True)}
+    by_key = {(sp.start, sp.end, sp.label): c for sp, c in zip(spans, scores, strict=True)}
+    old = {id(e) for e in existing}
+    new: list[Span] = []
+    new_scores: list[float] = []
+    for ent in ents:
+        c = by_id.get(id(ent))
+        if c is None and id(ent) not in old:
+            c = by_key.get((ent.start, ent.end, ent.label))
+        if c is not None:
+            new.append(ent)
+            new_scores.append(c)
     if _confidence_in_user_data():
         for ent, conf in zip(new, new_scores, strict=True):
             doc.user_data[("._.", CONFIDENCE_ATTR, ent.start_char, ent.end_char)] = conf

@@ -26,19 +26,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.pipeline.sentencizer import Sentencizer
+from spacy.pipeline.span_ruler import prioritize_existing_ents_filter
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_get_examples
 from spacy.util import minibatch
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer
+from thinc.api import Model
 
 from ..catalogue import ZOO, ZooEntry
+from ..components.base import NERPipe
+from ..components.common import (
+    CFG_FILE,
+    DEFAULT_ENTS_FILTER,
+    DEFAULT_SCORER,
+    EntsFilter,
+    Prediction,
+    gold_tag_ids,
+    iob2_tags,
+    network,
+    read_cfg,
+    register_factories,
+    resolve_ents_filter,
+)
 from ..decoding import TagScheme, chunk
 from ..errors import ModelLoadError
-from ..serialization import FolderBytesMixin
-from ..writing import DEFAULT_SPANS_KEY, register_extensions, write_predictions
+from ..writing import DEFAULT_SPANS_KEY, register_extensions
 
 if TYPE_CHECKING:
     from .embeddings import EmbeddingSource
@@ -51,23 +64,13 @@ if importlib.util.find_spec("torch") is not None:
     from . import model as _model  # noqa: F401
     from . import spark_network as _spark_network  # noqa: F401
 
-CFG_FILE = "cfg.json"
 MODEL_FILE = "model"
 EMBEDDINGS_DIR = "embeddings"
 SERIAL_VERSION = 1
 _PUNCT_CHARS = frozenset(Sentencizer.default_punct_chars)
 
-Entity = tuple[int, int, str, float]
-
-
-def network(model: Model[Any, Any]) -> Any:
-    """The torch network inside the thinc model (None before it is built)."""
-    return model.shims[0]._model if model.shims else None
-
-
-def iob2_tags(labels: Iterable[str]) -> list[str]:
-    """``O`` then ``B-X``, ``I-X`` for each label in sorted order: the network's outputs."""
-    return ["O"] + [f"{p}-{lab}" for lab in sorted(set(labels)) for p in ("B", "I")]
+# Imported from here by other modules and tests.
+__all__ = ["NerDLTagger", "iob2_tags", "make_nerdl", "network", "split_sentences"]
 
 
 def split_sentences(
@@ -112,13 +115,10 @@ def training_sentences(eg: Example, max_tokens: int) -> list[list[int]]:
     return split_sentences(eg.predicted, max_tokens)
 
 
-_BILUO_TO_IOB2 = {"B": "B", "I": "I", "L": "I", "U": "B"}
-
-
-class NerDLTagger(FolderBytesMixin, TrainablePipe):
+class NerDLTagger(NERPipe):
     """A trainable BiLSTM-CNN-CRF named-entity tagger over pluggable embeddings.
 
-    Entities go to ``doc.ents`` (existing ones kept unless ``overwrite_ents``), to
+    Entities go to ``doc.ents`` (merged with existing ones by ``ents_filter``), to
     ``doc.spans[spans_key]`` with scores, and to ``Span._.confidence``: the mean CRF marginal
     probability of the entity's tags (forward-backward over the whole sentence), a probability
     under the model, which the Viterbi path score is not.
@@ -133,9 +133,10 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
         labels: list[str] | None = None,
         max_sentence_tokens: int = 256,
         batch_size: int = 32,
-        overwrite_ents: bool = False,
+        ents_filter: EntsFilter | None = None,
         spans_key: str | None = DEFAULT_SPANS_KEY,
         scorer: Callable[..., dict[str, Any]] | None = None,
+        overwrite_ents: bool | None = None,
     ) -> None:
         if max_sentence_tokens < 1 or batch_size < 1:
             raise ValueError(
@@ -148,7 +149,9 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
         self.cfg: dict[str, Any] = {"labels": sorted(set(labels or []))}
         self.max_sentence_tokens = max_sentence_tokens
         self.batch_size = batch_size
-        self.overwrite_ents = overwrite_ents
+        if ents_filter is None:
+            ents_filter = prioritize_existing_ents_filter
+        self.ents_filter = resolve_ents_filter(ents_filter, overwrite_ents, name)
         self.spans_key = spans_key
         self.scorer = scorer
         self.model.attrs["component"] = name
@@ -215,66 +218,34 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
         self.model.attrs["tag_names"] = iob2_tags(found)
         self.model.initialize()
 
-    @staticmethod
-    def _gold(aligned: list[str | None], index: list[int], tag_index: dict[str, int]) -> list[int]:
-        """IOB2 tag ids of the tokens in ``index`` from aligned BILUO tags; -1 where unknown."""
-        out = []
-        for i in index:
-            tag = aligned[i]
-            if tag is None or tag == "-":
-                out.append(-1)  # missing or misaligned annotation: marginalised by the CRF
-            elif tag == "O":
-                out.append(tag_index["O"])
-            else:
-                prefix, label = tag.split("-", 1)
-                out.append(tag_index.get(f"{_BILUO_TO_IOB2[prefix]}-{label}", -1))
-        return out
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optimizer | None = None,
-        losses: dict[str, float] | None = None,
-    ) -> dict[str, float]:
-        """One step on the mean CRF negative log-likelihood of the batch's sentences.
-
-        ``drop`` is not used: dropout is the architecture's ``dropout`` setting, applied inside
-        the torch network (thinc's dropout rate reaches only thinc layers).
-        """
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "NerDLTagger.update")
+    def train_step(self, examples: list[Example]) -> float | None:
+        """Forward and backward passes on the mean CRF negative log-likelihood of the batch's
+        sentences. Dropout is the architecture's ``dropout`` setting, inside the torch network."""
         tag_names = self.tag_names
         if tag_names is None or network(self.model) is None:
             raise ValueError(f"'{self.name}' is not initialized: call nlp.initialize() first")
-        tag_index = {t: i for i, t in enumerate(tag_names)}
+        scheme = TagScheme.from_labels(tag_names)
         sentences: list[list[str]] = []
         tags: list[list[int]] = []
         for eg in examples:
             doc = eg.predicted
-            aligned = eg.get_aligned_ner()
+            # -1 where unknown (missing or misaligned annotation): marginalised by the CRF.
+            gold = gold_tag_ids(eg.get_aligned_ner(), scheme, -1)
             for index in training_sentences(eg, self.max_sentence_tokens):
                 sentences.append([doc[i].text for i in index])
-                tags.append(self._gold(aligned, index, tag_index))
+                tags.append(gold[index].tolist())
         if not sentences:
-            return losses
+            return None
         loss, backprop = self.model.begin_update((sentences, tags))
         backprop(1.0)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += float(loss.detach())
-        return losses
+        return float(loss.detach())
 
     # -- prediction ----------------------------------------------------------------------------
 
-    def predict(self, docs: Iterable[Doc]) -> list[list[Entity]]:
+    def predict(self, docs: Iterable[Doc]) -> list[list[Prediction]]:
         """Entities ``(start, end, label, confidence)`` of each Doc, sentence by sentence."""
         docs = list(docs)
-        result: list[list[Entity]] = [[] for _ in docs]
+        result: list[list[Prediction]] = [[] for _ in docs]
         tag_names = self.tag_names
         if tag_names is None or network(self.model) is None:
             seed = ZOO.get(self.name)
@@ -305,12 +276,6 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
             ents.sort()
         return result
 
-    def set_annotations(self, docs: Iterable[Doc], predictions: list[list[Entity]]) -> None:
-        for doc, ents in zip(docs, predictions, strict=True):
-            write_predictions(
-                doc, ents, overwrite_ents=self.overwrite_ents, spans_key=self.spans_key
-            )
-
     # -- serialisation -------------------------------------------------------------------------
 
     def _source(self) -> EmbeddingSource:
@@ -338,18 +303,7 @@ class NerDLTagger(FolderBytesMixin, TrainablePipe):
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> NerDLTagger:
         path = Path(path)
-        cfg_path = path / CFG_FILE
-        if not cfg_path.exists():
-            raise ModelLoadError(
-                f"Component '{self.name}': {cfg_path} is missing; the saved pipeline is incomplete"
-            )
-        cfg = json.loads(cfg_path.read_text(encoding="utf8"))
-        if cfg.get("serial_version") != SERIAL_VERSION:
-            raise ModelLoadError(
-                f"Component '{self.name}' at {path} was saved by an incompatible version of "
-                f"spacy-nerzoo (format {cfg.get('serial_version')}, this version reads "
-                f"{SERIAL_VERSION}); re-create the pipeline with this version"
-            )
+        cfg = read_cfg(path, self.name, SERIAL_VERSION)
         if cfg.get("embeddings_kind") != self._source().kind:
             raise ModelLoadError(
                 f"Component '{self.name}' at {path} was trained with {cfg.get('embeddings_kind')} "
@@ -381,9 +335,10 @@ def make_nerdl(
     labels: list[str] | None,
     max_sentence_tokens: int,
     batch_size: int,
-    overwrite_ents: bool,
+    ents_filter: EntsFilter,
     spans_key: str | None,
     scorer: Callable[..., dict[str, Any]] | None,
+    overwrite_ents: bool | None = None,
 ) -> NerDLTagger:
     """Factory of the generic ``nerdl`` component and of the NerDL zoo entries."""
     return NerDLTagger(
@@ -393,9 +348,10 @@ def make_nerdl(
         labels=labels,
         max_sentence_tokens=max_sentence_tokens,
         batch_size=batch_size,
-        overwrite_ents=overwrite_ents,
+        ents_filter=ents_filter,
         spans_key=spans_key,
         scorer=scorer,
+        overwrite_ents=overwrite_ents,
     )
 
 
@@ -425,20 +381,11 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "labels": list(entry.labels) if entry else None,
         "max_sentence_tokens": 256,
         "batch_size": 32,
-        "overwrite_ents": False,
+        "ents_filter": DEFAULT_ENTS_FILTER,
+        "overwrite_ents": None,
         "spans_key": DEFAULT_SPANS_KEY,
-        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "scorer": DEFAULT_SCORER,
     }
 
 
-FACTORY_META: dict[str, Any] = {
-    "assigns": ["doc.ents", "token.ent_iob", "token.ent_type"],
-    "default_score_weights": {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
-}
-
-Language.factory("nerdl", default_config=default_config(None), func=make_nerdl, **FACTORY_META)
-for _entry in ZOO.values():
-    if _entry.architecture == "nerdl":
-        Language.factory(
-            _entry.name, default_config=default_config(_entry), func=make_nerdl, **FACTORY_META
-        )
+register_factories("nerdl", "nerdl", make_nerdl, default_config)

@@ -204,23 +204,42 @@ def test_bad_input_never_crashes(tiny_model, kind, text):
     assert all(not t.is_space for e in doc.ents for t in e)
 
 
-def test_existing_entities_kept_or_overwritten(tiny_model):
+FILTERS = {
+    "spacy.prioritize_existing_ents_filter.v1": True,  # keeps the existing entity
+    "spacy.prioritize_new_ents_filter.v1": False,
+    "spacy_nerzoo.replace_ents_filter.v1": False,
+}
+
+
+def overlapped(nlp, text, first):
+    """Run ``nlp`` on a Doc with an existing entity overlapping ``first``, over other tokens."""
+    doc = nlp.make_doc(text)
+    doc.ents = [Span(doc, first.start, first.end + 1, label="GOLD")]
+    return nlp(doc)
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_ents_filter_decides_conflicts_with_existing_entities(tiny_model, name):
     path = tiny_model("distilbert")
     text = " ".join(TEXTS[:3])
     predicted = make_nlp(path)(text)
     assert len(predicted.ents) >= 2
-    first = predicted.ents[0]
-    for overwrite in (False, True):
+    doc = overlapped(make_nlp(path, ents_filter={"@misc": name}), text, predicted.ents[0])
+    assert ("GOLD" in [e.label_ for e in doc.ents]) is FILTERS[name]
+    starts = sorted((e.start, e.end) for e in doc.ents)
+    assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:], strict=False))
+    assert len(doc.spans["nerzoo"]) == len(predicted.spans["nerzoo"])
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_overwrite_ents_still_works_and_warns(tiny_model, overwrite):
+    path = tiny_model("distilbert")
+    text = " ".join(TEXTS[:3])
+    first = make_nlp(path)(text).ents[0]
+    with pytest.warns(FutureWarning, match="overwrite_ents is deprecated"):
         nlp = make_nlp(path, overwrite_ents=overwrite)
-        doc = nlp.make_doc(text)
-        # an existing entity overlapping a prediction, over different tokens
-        doc.ents = [Span(doc, first.start, first.end + 1, label="GOLD")]
-        doc = nlp(doc)
-        labels = [e.label_ for e in doc.ents]
-        assert ("GOLD" in labels) is not overwrite
-        starts = sorted((e.start, e.end) for e in doc.ents)
-        assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:], strict=False))
-        assert len(doc.spans["nerzoo"]) == len(predicted.spans["nerzoo"])
+    doc = overlapped(nlp, text, first)
+    assert ("GOLD" in [e.label_ for e in doc.ents]) is not overwrite
 
 
 def test_missing_weights_clear_error(tmp_path, tiny_model):
@@ -260,6 +279,27 @@ def test_scorer_reports_per_type(tiny_model):
     gold.ents = [Span(gold, e.start, e.end, label=e.label_) for e in pred.ents]
     scores = nlp.evaluate([Example(nlp.make_doc(TEXTS[2]), gold)])
     assert scores["ents_f"] == 1.0 and set(scores["ents_per_type"]) == {e.label_ for e in pred.ents}
+
+
+def test_default_scorer_is_conlleval_told_the_heads_tag_reading(tiny_model):
+    """An IO head is scored as Few-NERD is (touching same-type entities are one): the number
+    `nerzoo evaluate` prints; spaCy's NER scorer stays available in the config."""
+    nlp = make_nlp(tiny_model("distilbert", ["O", "person", "location"]))
+    nlp.initialize()
+    words = TEXTS[0].split()
+    pred = nlp.make_doc(TEXTS[0])
+    pred.ents = [Span(pred, 0, 1, label="person"), Span(pred, 1, 2, label="person")]
+    gold = nlp.make_doc(TEXTS[0])
+    gold.ents = [Span(gold, 0, 2, label="person")]
+    eg = Example(pred, gold)
+    assert [t.text for t in pred][:2] == words[:2]
+    assert nlp.get_pipe("token_classifier").score([eg])["ents_f"] == 1.0
+    spacy_scored = make_nlp(
+        tiny_model("distilbert", ["O", "person", "location"]),
+        scorer={"@scorers": "spacy.ner_scorer.v1"},
+    )
+    spacy_scored.initialize()
+    assert spacy_scored.get_pipe("token_classifier").score([eg])["ents_f"] == 0.0
 
 
 def test_zoo_factories_resolve_in_fresh_interpreter():

@@ -13,7 +13,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import Adam, Config, ConfigValidationError
 
-from spacy_nerzoo.components.token_classifier import IGNORE_INDEX, cross_entropy
+from spacy_nerzoo.networks.hf_token_classifier import IGNORE_INDEX, cross_entropy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DATA = [

@@ -298,7 +298,7 @@ def test_catalogue_defaults_and_lazy_factories() -> None:
         cfg = nlp.config["components"][name]
         assert cfg["model"]["@architectures"] == "spacy_nerzoo.NerDL.v1"
         assert cfg["model"]["embeddings"]["@architectures"] == arch
-        assert cfg["scorer"]["@scorers"] == "spacy.ner_scorer.v1"
+        assert cfg["scorer"]["@scorers"] == "spacy_nerzoo.conlleval_scorer.v1"
         expected = tuple(CONLL_LABELS) if name != "nerdl" else ()
         assert pipe.labels == expected
     assert nlp.config["components"]["distilbert_conll03"]["model"]["embeddings"]["name"] == (

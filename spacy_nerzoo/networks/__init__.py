@@ -1,0 +1,1 @@
+"""Trainable networks behind the components, as thinc models."""
