@@ -10,6 +10,7 @@ import typer
 
 from ..api import availability
 from ..catalogue import ZOO, ZooEntry, get_entry
+from ..sparknlp.zoo import import_commands
 
 WRAP = 100
 
@@ -101,9 +102,14 @@ def info(
         out += [
             f"  Spark NLP download: {entry.spark_nlp_download}",
             f"                      {entry.spark_nlp_url}",
-            f"  import it with:     nerzoo import-sparknlp {entry.spark_nlp_download} "
-            f"{entry.name}-sparknlp",
         ]
+        if entry.spark_nlp_embeddings_download:
+            out += [
+                f"  its embeddings:     {entry.spark_nlp_embeddings_download}",
+                f"                      {entry.spark_nlp_embeddings_url}",
+            ]
+        commands = import_commands(entry)
+        out += [f"  {'import it with:' if i == 0 else '':<20}{c}" for i, c in enumerate(commands)]
     if entry.bundled:
         out.append(f"  bundled:            {entry.bundled}")
     out.append(f"  weights here:       {'yes' if here.available else 'no'}: {here.where}")

@@ -30,6 +30,20 @@ def cache_dir() -> Path:
     return base / "sparknlp"
 
 
+def import_commands(entry: ZooEntry) -> list[str]:
+    """The ``nerzoo import-sparknlp`` commands, in order, that convert a seed's downloads."""
+    if not entry.spark_nlp_download:
+        return []
+    out = f"{entry.name}-sparknlp"
+    if not entry.spark_nlp_embeddings_download:
+        return [f"nerzoo import-sparknlp {entry.spark_nlp_download} {out}"]
+    emb = f"{entry.name}-embeddings"
+    return [
+        f"nerzoo import-sparknlp {entry.spark_nlp_embeddings_download} {emb}",
+        f"nerzoo import-sparknlp {entry.spark_nlp_download} {out} --embeddings {emb}",
+    ]
+
+
 def import_hint(entry: ZooEntry) -> str:
     """The exact file to download and the commands that turn it into something that loads."""
     if not entry.spark_nlp_download:
@@ -39,18 +53,13 @@ def import_hint(entry: ZooEntry) -> str:
         use = f"spacy.load('{out}')"
     else:
         use = f"nlp.add_pipe('{entry.name}', config={{'model': '{out}'}})"
-    command = f"`nerzoo import-sparknlp {entry.spark_nlp_download} {out}`"
     download = f"{entry.spark_nlp_download} from {entry.spark_nlp_url}"
     if entry.spark_nlp_embeddings_download:
-        emb = f"{entry.name}-embeddings"
         download += (
             f" and its embeddings {entry.spark_nlp_embeddings_download} from "
             f"{entry.spark_nlp_embeddings_url}"
         )
-        command = (
-            f"`nerzoo import-sparknlp {entry.spark_nlp_embeddings_download} {emb}`, then "
-            f"`nerzoo import-sparknlp {entry.spark_nlp_download} {out} --embeddings {emb}`"
-        )
+    command = ", then ".join(f"`{c}`" for c in import_commands(entry))
     return (
         f"Its Spark NLP weights are public: download {download}, then run "
         f"`pip install 'spacy-nerzoo[sparknlp]'` and {command} and use {use}"

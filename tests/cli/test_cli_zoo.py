@@ -1,4 +1,7 @@
-"""``nerzoo list`` and ``nerzoo info`` (spacy_nerzoo.cli.zoo)."""
+"""``nerzoo list`` and ``nerzoo info`` (spacy_nerzoo.cli.zoo).
+
+Named test_cli_*: pytest's default import mode needs unique test-file basenames.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +42,19 @@ def test_info(nerzoo):
     albert = nerzoo("info", "albert_conll03").stdout
     assert "no (input is lowercased)" in albert and "ArBert/albert-base-v2-finetuned-ner" in albert
     assert "LOC, MISC, ORG, PER" in albert
+
+
+def test_info_gives_every_seed_download_and_its_import_commands(nerzoo):
+    """NerDL seeds need two downloads (tagger and embeddings) and two imports, in order."""
+    out = nerzoo("info", "elmo_conll03").stdout
+    assert "ner_conll_elmo_en_3.2.2_2.4_1630419727678.zip" in out
+    assert "its embeddings:     elmo_en_2.4.0_2.4_1580488815299.zip" in out
+    first = out.index("nerzoo import-sparknlp elmo_en_2.4.0_2.4_1580488815299.zip")
+    second = out.index("--embeddings elmo_conll03-embeddings")
+    assert first < second
+    albert = nerzoo("info", "albert_conll03").stdout
+    assert "its embeddings" not in albert
+    assert "import it with:     nerzoo import-sparknlp albert_base_token_classifier" in albert
 
 
 def test_info_unknown_model(nerzoo, one_line_error):
