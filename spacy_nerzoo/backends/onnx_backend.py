@@ -1,4 +1,4 @@
-"""onnxruntime backend: runs an exported token classifier (fp32 or dynamic int8) on the CPU.
+"""onnxruntime backend: runs an exported token classifier (fp32 or int8) on the CPU.
 
 This module imports onnxruntime and NumPy only, never torch or transformers, so that a pipeline
 saved with an ONNX network runs on a machine without torch. Exporting (which needs torch) lives in
@@ -24,6 +24,12 @@ OPTIONAL_INPUTS = ("token_type_ids",)
 # ``spacy_nerzoo.export.onnx.ensure_onnx`` looks for the same names.
 ONNX_FILE_NAMES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 SPINNING_KEY = "session.intra_op.allow_spinning"
+# How an int8 file quantises its activations (``spacy_nerzoo.export``): "per_row" (export format
+# 3, ``row_scales``) or "static" (format 4, calibrated ranges, ``static_scales``). Files without
+# the key are fp32, or int8 from before format 3 (one scale per batch). Defined here because this
+# module must not import the export package (which needs onnx, not only onnxruntime).
+ACTIVATION_SCALES_KEY = "spacy_nerzoo.activation_scales"
+ACTIVATION_SCALES = ("per_row", "static")
 
 
 class OnnxModelError(NerzooError, ValueError):
@@ -70,6 +76,22 @@ class OnnxBackend:
         meta = self.session.get_modelmeta().custom_metadata_map
         # Written by export_onnx; lets a caller map label ids without the checkpoint's config.
         self.metadata: dict[str, str] = dict(meta)
+        self.activation_scales = self._activation_scales()
+
+    def _activation_scales(self) -> str | None:
+        """The file's int8 activation mode (see ``ACTIVATION_SCALES_KEY``), None if unmarked.
+
+        onnxruntime runs either mode as it is; an unknown value means a file from a newer
+        release whose graph this version has not been checked against, so it is refused.
+        """
+        mode = self.metadata.get(ACTIVATION_SCALES_KEY)
+        if mode is not None and mode not in ACTIVATION_SCALES:
+            raise OnnxModelError(
+                f"{self.path} quantises activations as {mode!r}, which this version of "
+                f"spacy-nerzoo does not know (it runs {list(ACTIVATION_SCALES)} and unmarked "
+                "files); upgrade spacy-nerzoo or export the model again"
+            )
+        return mode
 
     def _session(self) -> ort.InferenceSession:
         options = ort.SessionOptions()

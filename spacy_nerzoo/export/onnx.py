@@ -20,7 +20,7 @@ import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,13 +28,16 @@ from ..backends.onnx_backend import ONNX_FILE_NAMES
 from ..casing import N_CLASSES as N_CASING_CLASSES
 from ..casing import config_scheme
 from ..errors import NerzooError
-from . import row_scales
+from . import row_scales, static_scales
+from .static_scales import Calibration
 
 logger = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, exporter, quantisation options), so that files in
 # users' caches made by an older version are not reused.
 # 3: int8 files quantise activations per row (``row_scales``), not per batch.
+# (4, static calibrated activation scales, is only written on request with a calibration corpus,
+# never into the cache: see ``static_scales.FORMAT_VERSION``.)
 EXPORT_FORMAT_VERSION = 3
 DEFAULT_OPSET = 17
 CACHE_ENV = "SPACY_NERZOO_CACHE"
@@ -97,6 +100,8 @@ def export_onnx(
     output: Path,
     *,
     quantize: bool = False,
+    activation_scales: Literal["per_row", "static"] = "per_row",
+    calibration: Calibration | None = None,
     opset: int = DEFAULT_OPSET,
     check: bool = True,
     atol: float = 1e-4,
@@ -106,8 +111,11 @@ def export_onnx(
     The graph takes int64 ``input_ids`` and ``attention_mask`` of shape (batch, sequence), both axes
     dynamic, and returns float32 ``logits``. ``token_type_ids`` is an input only for models trained
     with casing classes (``config.nerzoo["casing"]``); for others the model's all-zeros default is
-    what the components use, so it is left out. With ``quantize`` the file holds dynamic int8
-    weights (see ``quantize_onnx``). With ``check``, onnxruntime's output is compared with torch's
+    what the components use, so it is left out. With ``quantize`` the file holds int8 weights
+    and quantises activations per token at run time (``activation_scales="per_row"``, see
+    ``quantize_onnx``), or with fixed ranges measured on ``calibration``, a corpus from the
+    model's domain (``"static"``: faster, but inputs outside the calibrated range are clipped;
+    see ``static_scales``). With ``check``, onnxruntime's output is compared with torch's
     on padded batches of several shapes and a mismatch over ``atol`` raises ``OnnxParityError``
     (int8 is held to a relative-error bound and label agreement with the fp32 graph instead; see
     ``_check_int8``). ``output`` is written through a temporary file and a rename, so it is either
@@ -120,6 +128,7 @@ def export_onnx(
 
     register_model()
     model_dir, output = Path(model_dir), Path(output)
+    static = _static_request(quantize, activation_scales, calibration)
     config = AutoConfig.from_pretrained(str(model_dir))
     refuse_unexportable(config.model_type)
     model = AutoModelForTokenClassification.from_pretrained(
@@ -140,6 +149,8 @@ def export_onnx(
     }
     if quantize:
         metadata[row_scales.METADATA_KEY] = row_scales.PER_ROW
+    if static is not None:
+        metadata.update(_static_metadata(static))
     output.parent.mkdir(parents=True, exist_ok=True)
     with _temp_file(output, ".fp32.onnx") as fp32:
         _torch_export(
@@ -154,6 +165,8 @@ def export_onnx(
         if quantize:
             with _temp_file(output, ".int8.onnx") as int8:
                 _quantize(fp32, int8)
+                if static is not None:
+                    _calibrate(int8, model_dir, static)
                 if check:
                     _check_int8(fp32, int8, text or random_ids)
                 _publish(int8, output, metadata)
@@ -186,6 +199,47 @@ def quantize_onnx(
             _check_int8(fp32_path, int8, batches or _random_batches(vocab_size=100))
         _publish(int8, output, metadata)
     return output
+
+
+def _static_request(
+    quantize: bool, activation_scales: str, calibration: Calibration | None
+) -> Calibration | None:
+    """The calibration to apply, or None for per-row scales; refuses inconsistent options."""
+    if activation_scales not in ("per_row", "static"):
+        raise ValueError(
+            f"activation_scales must be 'per_row' or 'static', not {activation_scales!r}"
+        )
+    if activation_scales == "per_row":
+        if calibration is not None:
+            raise ValueError("calibration is only used with activation_scales='static'")
+        return None
+    if not quantize:
+        raise ValueError("activation_scales='static' quantises to int8: pass quantize=True")
+    if calibration is None:
+        raise ValueError(
+            "activation_scales='static' needs calibration=Calibration(corpus=...): text from the "
+            "model's domain (a CoNLL / Few-NERD file, a .spacy DocBin or a list of texts)"
+        )
+    return calibration
+
+
+def _static_metadata(calibration: Calibration) -> dict[str, str]:
+    return {
+        row_scales.METADATA_KEY: static_scales.STATIC,
+        static_scales.FORMAT_KEY: str(static_scales.FORMAT_VERSION),
+        static_scales.CALIBRATION_KEY: calibration.describe(),
+    }
+
+
+def _calibrate(int8: Path, model_dir: Path, calibration: Calibration) -> None:
+    """Give the per-row int8 file ``int8`` static scales measured on ``calibration``'s corpus,
+    windowed with the tokenizer in ``model_dir``."""
+    if not (Path(model_dir) / "tokenizer.json").is_file():
+        raise OnnxExportError(
+            f"{model_dir} has no tokenizer.json to turn the calibration corpus into network inputs"
+        )
+    batches = calibration.batches(model_dir)
+    static_scales.rewrite_file(int8, batches, **calibration.options())
 
 
 def ensure_onnx(model_dir: Path, cache_dir: Path | None, quantize: bool) -> Path:

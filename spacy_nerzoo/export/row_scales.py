@@ -25,8 +25,11 @@ from typing import Any
 
 import numpy as np
 
-# The metadata key and value that mark a rewritten file (export format 3 and later).
-METADATA_KEY = "spacy_nerzoo.activation_scales"
+from ..backends.onnx_backend import ACTIVATION_SCALES_KEY
+
+# The metadata key and value that mark a rewritten file (export format 3 and later); the backend
+# reads the key, so it is defined there.
+METADATA_KEY = ACTIVATION_SCALES_KEY
 PER_ROW = "per_row"
 # A row of zeros would give scale 0 and 0/0 = NaN; any positive floor gives q = zero point there.
 _EPS = np.float32(1e-12)
@@ -207,22 +210,30 @@ def _drop_unused_initializers(graph: Any) -> None:
 def rewrite_file(path: Path, output: Path | None = None) -> int:
     """Apply ``per_row_activation_scales`` to the ONNX file ``path``, writing ``output`` (default:
     ``path`` itself, through a temporary file and a rename). Returns the count rewritten."""
-    import os
-
     import onnx
 
     path = Path(path)
     output = Path(output) if output is not None else path
     model = onnx.load(str(path))
     count = per_row_activation_scales(model)
+    save_checked(model, output)
+    return count
+
+
+def save_checked(model: Any, output: Path) -> None:
+    """Check ``model`` and write it to ``output`` through a temporary file and a rename, so
+    that rewriting a file in place never leaves it half-written."""
+    import os
+
+    import onnx
+
     onnx.checker.check_model(model)
-    tmp = output.with_name(f".{output.name}.rowq.tmp")
+    tmp = output.with_name(f".{output.name}.rewrite.tmp")
     try:
         onnx.save(model, str(tmp))
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return count
 
 
 def _drop_value_info(graph: Any, names: tuple[str, ...]) -> None:

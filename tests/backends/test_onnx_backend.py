@@ -19,7 +19,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from spacy_nerzoo.backends.base import Backend
-from spacy_nerzoo.backends.onnx_backend import SPINNING_KEY, OnnxBackend, OnnxModelError
+from spacy_nerzoo.backends.onnx_backend import (
+    ACTIVATION_SCALES_KEY,
+    SPINNING_KEY,
+    OnnxBackend,
+    OnnxModelError,
+)
 
 VOCAB, LABELS = 50, 9
 _TABLE = np.random.default_rng(0).normal(size=(VOCAB, LABELS)).astype(np.float32)
@@ -193,6 +198,33 @@ def test_not_an_onnx_file(tmp_path: Path) -> None:
     path.write_bytes(b"not a model")
     with pytest.raises(OnnxModelError, match="could not load"):
         OnnxBackend(path)
+
+
+def _with_metadata(path: Path, **meta: str) -> Path:
+    model = onnx.load(str(path))
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["per_row", "static"])
+def test_both_int8_activation_modes_load(tmp_path: Path, mode: str) -> None:
+    path = _with_metadata(toy_graph(tmp_path / "m.onnx"), **{ACTIVATION_SCALES_KEY: mode})
+    backend = OnnxBackend(path, precision="int8")
+    assert backend.activation_scales == mode
+    ids, mask = padded_batch(2, 3)
+    np.testing.assert_allclose(backend.predict(ids, mask), expected(ids, mask), rtol=1e-6)
+
+
+def test_unmarked_file_has_no_activation_mode(toy: Path) -> None:
+    assert OnnxBackend(toy).activation_scales is None  # fp32, or int8 from before format 3
+
+
+def test_unknown_activation_mode_is_refused(tmp_path: Path) -> None:
+    path = _with_metadata(toy_graph(tmp_path / "m.onnx"), **{ACTIVATION_SCALES_KEY: "per_gpu"})
+    with pytest.raises(OnnxModelError, match="'per_gpu'.*does not know"):
+        OnnxBackend(path, precision="int8")
 
 
 @pytest.mark.parametrize(
