@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 VALID = ROOT.parent / "shared" / "data" / "conll2003" / "valid.txt"
 TRAIN = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
+FEWNERD_DEV = ROOT.parent / "shared" / "data" / "fewnerd" / "dev.txt"
 Batch = dict[str, np.ndarray]
 
 
@@ -64,6 +65,7 @@ def dequantize(model: Any) -> int:
     from onnx import helper, numpy_helper
 
     from spacy_nerzoo.export.row_scales import replace_nodes
+    from spacy_nerzoo.export.static_scales import remove_dead_nodes
 
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
@@ -89,24 +91,9 @@ def dequantize(model: Any) -> int:
         replaced[id(node)] = [matmul]
         replaced[id(row_mul)] = []
     replace_nodes(graph, replaced)
-    _remove_dead_nodes(graph)
+    remove_dead_nodes(graph)
     del graph.value_info[:]
     return sum(1 for v in replaced.values() if v)
-
-
-def _remove_dead_nodes(graph: Any) -> None:
-    outputs = {o.name for o in graph.output}
-    while True:
-        used = {i for n in graph.node for i in n.input} | outputs
-        alive = [n for n in graph.node if any(o in used for o in n.output)]
-        if len(alive) == len(graph.node):
-            break
-        del graph.node[:]
-        graph.node.extend(alive)
-    used = {i for n in graph.node for i in n.input}
-    keep = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
 
 
 # -- variants ----------------------------------------------------------------------------------
@@ -120,8 +107,11 @@ class Variant:
     note: str = ""
 
 
-def build_variants(shipped: Path, folder: Path, calibration: list[Batch]) -> list[Variant]:
-    """Every int8 recipe, written into ``folder`` from the float graph rebuilt from ``shipped``."""
+def build_variants(
+    shipped: Path, folder: Path, calibration: list[Batch], only: set[str] | None = None
+) -> list[Variant]:
+    """Every int8 recipe (or those whose file stem is in ``only``), written into ``folder`` from
+    the float graph rebuilt from ``shipped``."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -175,14 +165,16 @@ def build_variants(shipped: Path, folder: Path, calibration: list[Batch]) -> lis
             True,
         ),
         (
-            "static per-tensor scales on the int8 graph (MinMax, CoNLL train)",
+            "static scales on the shipped int8 graph (format 4, MinMax, CoNLL train)",
             "static_scales",
-            lambda: static_scales(folder / "per_tensor.onnx", folder, calibration),
+            lambda: static_scales(shipped, folder, calibration),
             True,
         ),
         ("fused attention + dynamic", "fused", lambda: fused(fp32, folder), False),
     ]
-    for label, _, make, independent in recipes:
+    for label, stem, make, independent in recipes:
+        if only and stem not in only:
+            continue
         try:
             out.append(Variant(label, make(), independent))
         except Exception:  # noqa: BLE001 - a recipe that fails is reported, the others run
@@ -223,76 +215,17 @@ def static(fp32: Path, folder: Path, calibration: list[Batch]) -> Path:
     return path
 
 
-def static_scales(per_tensor: Path, folder: Path, calibration: list[Batch]) -> Path:
-    """Fixed activation scales on a dynamic int8 graph: each ``DynamicQuantizeLinear`` becomes a
-    ``QuantizeLinear`` with the range its input spans over the calibration batches, and each
-    product an onnxruntime ``MatMulIntegerToFloat`` with the bias folded in (no min/max pass,
-    one output pass). Batch-independent; the cost is clipping or coarse steps where a batch's
-    range differs from the calibrated one."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import helper, numpy_helper
+def static_scales(shipped: Path, folder: Path, calibration: list[Batch]) -> Path:
+    """Fixed activation scales on the shipped int8 graph (export format 4, the package's
+    ``static_scales``): each per-row quantisation becomes a ``QuantizeLinear`` with the range its
+    input spans over the calibration batches (MinMax), and each product an onnxruntime
+    ``MatMulIntegerToFloat`` with the bias folded in (no min/max pass, one output pass). The
+    int8 weights are the shipped ones. Batch-independent; the cost is clipping or coarse steps
+    where an input's range differs from the calibrated one."""
+    from spacy_nerzoo.export import static_scales as static
 
-    from spacy_nerzoo.export.row_scales import _chains, replace_nodes
-
-    model = onnx.load(str(per_tensor))
-    graph = model.graph
-    targets = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
-    probe = onnx.load(str(per_tensor))
-    probe.graph.output.extend(helper.make_empty_tensor_value_info(n.input[0]) for n in targets)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [n.input[0] for n in targets]
-    inputs = {i.name for i in session.get_inputs()}
-    lo = np.full(len(names), np.inf)
-    hi = np.full(len(names), -np.inf)
-    for batch in calibration:
-        values = session.run(names, {k: v for k, v in batch.items() if k in inputs})
-        lo = np.minimum(lo, [float(v.min()) for v in values])
-        hi = np.maximum(hi, [float(v.max()) for v in values])
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    inits = {i.name for i in graph.initializer}
-    replaced: dict[int, list[Any]] = {}
-    for k, node in enumerate(targets):
-        low, high = min(lo[k], 0.0), max(hi[k], 0.0)
-        scale = np.float32((high - low) / 255 or 1.0)
-        zero = np.uint8(np.clip(np.round(-low / scale), 0, 255))
-        s_name, z_name = f"static_scale_{k}", f"static_zp_{k}"
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(np.array(scale), s_name),
-                numpy_helper.from_array(np.array(zero), z_name),
-            ]
-        )
-        q = node.output[0]
-        replaced[id(node)] = [
-            helper.make_node("QuantizeLinear", [node.input[0], s_name, z_name], [q])
-        ]
-        for chain in _chains(node, consumers):
-            out = chain.product.output[0]
-            inputs_ = [q, chain.matmul.input[1], s_name, chain.weight_scale, z_name]
-            inputs_.append(chain.matmul.input[3])
-            after = consumers.get(out, [])
-            if len(after) == 1 and after[0].op_type == "Add":
-                bias = next((i for i in after[0].input if i != out), "")
-                if bias in inits:
-                    inputs_.append(bias)
-                    replaced[id(after[0])] = []
-                    out = after[0].output[0]
-            replaced[id(chain.matmul)] = [
-                helper.make_node("MatMulIntegerToFloat", inputs_, [out], domain="com.microsoft")
-            ]
-            for n in (chain.cast, chain.product, chain.scale_mul):
-                replaced[id(n)] = []
-    replace_nodes(graph, replaced)
-    del graph.value_info[:]
-    if not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    _remove_dead_nodes(graph)
     path = folder / "static_scales.onnx"
-    onnx.save(model, str(path))
+    static.rewrite_file(shipped, calibration, path)
     return path
 
 
@@ -408,6 +341,155 @@ def f1(nlp: Any, variant: Variant, gold: Path) -> float:
     return 100 * float(report.to_dict()["phrase"]["f1"])
 
 
+# -- off-domain agreement (the clipping risk of static scales) ----------------------------------
+
+
+def off_domain_sets(limit: int, seed: int = 0) -> dict[str, list[list[str]]]:
+    """Word lists the CoNLL model was not trained on, ``limit`` sentences each, next to in-domain
+    CoNLL-2003 valid sentences: Few-NERD dev (Wikipedia), valid lower-cased and upper-cased,
+    valid with every number replaced by a 12-40 digit string (and one such string inserted),
+    and valid with its letters written in Greek / Cyrillic and its words in CJK characters
+    (synthetic: the same sentence shapes in other scripts, where no corpus was at hand)."""
+    import random
+
+    from spacy_nerzoo.data.readers import read_sentences
+
+    rng = random.Random(seed)
+    valid = [s.words for _, s in read_sentences(VALID)][:limit]
+    fewnerd = [s.words for _, s in read_sentences(FEWNERD_DEV)][:limit]
+
+    def digits() -> str:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 40)))
+
+    def numbers(words: list[str]) -> list[str]:
+        out = [digits() if any(c.isdigit() for c in w) else w for w in words]
+        out.insert(rng.randint(0, len(out)), digits())
+        return out
+
+    greek = str.maketrans(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "αβψδεφγηιξκλμνοπθρστυωςχυζΑΒΨΔΕΦΓΗΙΞΚΛΜΝΟΠΘΡΣΤΥΩΣΧΥΖ",
+    )
+    cyrillic = str.maketrans(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "абцдефгхийклмнопярстужвхызАБЦДЕФГХИЙКЛМНОПЯРСТУЖВХЫЗ",
+    )
+
+    def cjk(word: str) -> str:
+        if not any(c.isalpha() for c in word):
+            return word
+        return "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(1, 3)))
+
+    return {
+        "CoNLL-2003 valid (in domain)": valid,
+        "Few-NERD dev": fewnerd,
+        "lower-cased valid": [[w.lower() for w in s] for s in valid],
+        "ALL-CAPS valid": [[w.upper() for w in s] for s in valid],
+        "valid, long digit strings": [numbers(s) for s in valid],
+        "valid in Greek letters": [[w.translate(greek) for w in s] for s in valid],
+        "valid in Cyrillic letters": [[w.translate(cyrillic) for w in s] for s in valid],
+        "valid in CJK characters": [[cjk(w) for w in s] for s in valid],
+    }
+
+
+def entities(nlp: Any, path: Path, texts: list[list[str]]) -> list[set[tuple[int, int, str]]]:
+    """Each text's entities (start, end, label) with the pipeline's network swapped for
+    ``path``; batch size 64."""
+    from spacy.tokens import Doc
+
+    from spacy_nerzoo.backends.onnx_backend import OnnxBackend
+
+    runtime = _runtime(nlp)
+    original = runtime.backend
+    runtime.backend = OnnxBackend(path, precision="int8")
+    try:
+        docs = nlp.pipe((Doc(nlp.vocab, words=w) for w in texts), batch_size=64)
+        return [{(e.start, e.end, e.label_) for e in doc.ents} for doc in docs]
+    finally:
+        runtime.backend = original
+
+
+def agreement_f1(reference: list[set[Any]], other: list[set[Any]]) -> float:
+    """Entity F1 of ``other`` against ``reference`` (exact span and label), in percent."""
+    both = sum(len(a & b) for a, b in zip(reference, other, strict=True))
+    total = sum(len(a) + len(b) for a, b in zip(reference, other, strict=True))
+    return 100.0 * 2 * both / total if total else 100.0
+
+
+def overflow(
+    model_path: Path, calibrated: dict[str, Any], batches: list[Batch]
+) -> tuple[float, int, float]:
+    """How far ``batches`` leave the calibrated ranges: the largest ratio of a tensor's range
+    on them to its calibrated range (either end), how many of the tensors exceed theirs, and the
+    share of all activation values clipped by more than half a quantisation step (more than
+    rounding would cost), in percent."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    from spacy_nerzoo.export import static_scales as static
+
+    probe = onnx.load(str(model_path))
+    targets = static.find_targets(probe)
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(t.x) for t in targets)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [t.x for t in targets]
+    inputs = {i.name for i in session.get_inputs()}
+    worst = {n: 1.0 for n in names}
+    clipped = total = 0
+    for batch in batches:
+        real = batch["attention_mask"].astype(bool)
+        for name, value in zip(
+            names, session.run(names, {k: v for k, v in batch.items() if k in inputs}), strict=True
+        ):
+            v = value[real]
+            r = calibrated[name]
+            if r.low < 0:
+                worst[name] = max(worst[name], float(v.min()) / r.low)
+            if r.high > 0:
+                worst[name] = max(worst[name], float(v.max()) / r.high)
+            # Beyond half a step outside the range, clipping costs more than rounding does.
+            half = (r.high - r.low) / 255 / 2
+            clipped += int(((v < r.low - half) | (v > r.high + half)).sum())
+            total += v.size
+    return max(worst.values()), sum(w > 1.0 for w in worst.values()), 100.0 * clipped / total
+
+
+def robustness(nlp: Any, variants: dict[str, Path], limit: int, sets: str = "") -> list[str]:
+    """Markdown rows: per text set, each int8 variant's entity agreement with the float graph
+    and the static variant's with per-row, plus how far the set leaves the calibrated ranges."""
+    import onnx
+
+    from spacy_nerzoo.export import static_scales as static
+
+    per_row = variants["per-row"]
+    calibrated = static.stored_ranges(onnx.load(str(variants["static"])))
+    rows = [
+        "| text set | sentences | entities fp32 / per-row / static | per-row vs fp32 F1 | "
+        "static vs fp32 F1 | static vs per-row F1 | sentences static != per-row | "
+        "tensors over range | max range ratio | values clipped % |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, texts in off_domain_sets(limit).items():
+        if sets and not any(part.lower() in name.lower() for part in sets.split(",")):
+            continue
+        ents = {k: entities(nlp, path, texts) for k, path in variants.items()}
+        ratio, over, clipped = overflow(per_row, calibrated, record_batches(nlp, texts))
+        differ = sum(a != b for a, b in zip(ents["per-row"], ents["static"], strict=True))
+        counts = " / ".join(
+            f"{sum(len(e) for e in ents[k]):,}" for k in ("fp32", "per-row", "static")
+        )
+        rows.append(
+            f"| {name} | {len(texts)} | {counts} | "
+            f"{agreement_f1(ents['fp32'], ents['per-row']):.2f} | "
+            f"{agreement_f1(ents['fp32'], ents['static']):.2f} | "
+            f"{agreement_f1(ents['per-row'], ents['static']):.2f} | {differ} | "
+            f"{over} / {len(calibrated)} | {ratio:.2f} | {clipped:.4f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
@@ -421,6 +503,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--only", default="", help="comma-separated variant file stems")
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument(
+        "--robustness",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of timing: entity agreement of per-row, static and fp32 on N sentences "
+        "of each off-domain text set",
+    )
+    parser.add_argument("--static-file", type=Path, help="the static-scale file to compare")
+    parser.add_argument("--sets", default="", help="with --robustness: only sets naming these")
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also time (and score) this int8 file, e.g. a calibrated one (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     from benchmark import cpu_class, cpu_flags, load_average  # type: ignore[import-not-found]
@@ -437,9 +536,37 @@ def main(argv: list[str] | None = None) -> int:
     calibration = record_batches(nlp, train[: args.calibration_docs])
     words = sum(len(w) for w in valid[: args.docs])
     threads = [int(t) for t in args.threads.split(",")]
+    if args.robustness:
+        with tempfile.TemporaryDirectory() as tmp:
+            import onnx
+
+            fp32 = Path(tmp) / "fp32.onnx"
+            model = onnx.load(str(shipped))
+            dequantize(model)
+            onnx.save(model, str(fp32))
+            fixed = args.static_file or static_scales(shipped, Path(tmp), calibration)
+            variants = {"fp32": fp32, "per-row": shipped, "static": fixed}
+            rows = robustness(nlp, variants, args.robustness, args.sets)
+        text = "\n".join(
+            [
+                f"- Command: `python scripts/int8_options.py {' '.join(argv or sys.argv[1:])}`",
+                f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+                f"- Load average before / after: {load_before} / {load_average()}",
+                "",
+                *rows,
+            ]
+        )
+        print(text)
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        variants = build_variants(shipped, Path(tmp), calibration)
+        only = set(args.only.split(",")) if args.only else None
+        variants = build_variants(shipped, Path(tmp), calibration, only)
+        for spec in args.file:
+            label, _, path = spec.partition("=")
+            variants.append(Variant(label, Path(path), True))
         for v in variants:
             if args.only and v.path.stem not in args.only.split(","):
                 continue

@@ -48,3 +48,24 @@ def test_dequantized_graph_matches_fp32(tiny_model: Callable[..., Path], tmp_pat
     ref, got = _logits(str(fp32), ids), _logits(model_proto.SerializeToString(), ids)
     # Only the weights are rounded: much closer to fp32 than int8 activations get.
     assert np.sqrt(np.mean((got - ref) ** 2)) / ref.std() < 0.05
+
+
+def test_agreement_f1_counts_exact_entities() -> None:
+    script = _script()
+    ref = [{(0, 1, "PER"), (3, 5, "ORG")}, set()]
+    assert script.agreement_f1(ref, ref) == 100.0
+    assert script.agreement_f1(ref, [{(0, 1, "PER")}, {(2, 3, "LOC")}]) == 50.0  # 2*1 / (2+2)
+    assert script.agreement_f1([set()], [set()]) == 100.0
+
+
+def test_off_domain_sets_keep_the_sentence_shapes(shared_data: Path) -> None:
+    sets = _script().off_domain_sets(20)
+    valid = sets["CoNLL-2003 valid (in domain)"]
+    assert len(valid) == 20 and len(sets["Few-NERD dev"]) == 20
+    for name in ("lower-cased valid", "ALL-CAPS valid", "valid in Greek letters"):
+        assert [len(s) for s in sets[name]] == [len(s) for s in valid], name
+    assert not any(
+        c.isascii() and c.isalpha() for s in sets["valid in Cyrillic letters"] for w in s for c in w
+    )
+    digits = [w for s in sets["valid, long digit strings"] for w in s if w.isdigit()]
+    assert digits and all(12 <= len(w) <= 40 for w in digits)
