@@ -6,7 +6,7 @@ scale. With a calibration corpus from the model's own domain the activation rang
 instead: each quantised input gets one scale and zero point, measured over the corpus, stored as
 constants (export format 4). A token's result then depends on nothing but its own window, as with
 per-row scales, and onnxruntime runs one ``QuantizeLinear`` and one ``MatMulIntegerToFloat``
-(bias folded in) per product: 1.56x the per-row network's words per CPU-second on the built-in
+(bias folded in) per product: 1.4-1.6x the per-row network's words per CPU-second on the built-in
 model. The price: an input whose activations leave the calibrated range is clipped there, and
 one step per tensor is coarse for its many small values, where per-row scales adapt to each
 token. On CoNLL-2003 valid that cost 0.11 F1, but off the calibration domain (Few-NERD, lower
