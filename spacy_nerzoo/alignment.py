@@ -72,6 +72,20 @@ def joined_tokens(docs: Sequence[Doc]) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, bool)
 
 
+def word_heads(joined: np.ndarray | None) -> np.ndarray | None:
+    """The tokens that start a word, where some tokens are joined to the one before them
+    (:func:`joined_tokens`); None when none are, and every token is its own word."""
+    if joined is None or not joined.any():
+        return None
+    return np.flatnonzero(~joined)
+
+
+def heads_at(heads: np.ndarray, token_positions: np.ndarray) -> np.ndarray:
+    """Token positions (e.g. where Docs and sentences start) as positions in the sequence of
+    ``heads``; a position on a joined token moves to the next word."""
+    return np.searchsorted(heads, token_positions).astype(np.int64)
+
+
 def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     """The words the model sees (every non-whitespace token) and their token indices.
 

@@ -130,12 +130,21 @@ def entities_from_tags(
     segments: np.ndarray,
     scheme: TagScheme,
     labels: Collection[str] | None = None,
+    heads: np.ndarray | None = None,
 ) -> list[list[Prediction]]:
     """Each Doc's entities from the decoded tags of a batch (Doc ``d``: tokens
     ``offsets[d]:offsets[d+1]``), chunked within ``segments``, with the mean probability of their
-    tags as confidence; only entities of ``labels`` when given."""
+    tags as confidence; only entities of ``labels`` when given.
+
+    With ``heads`` (``alignment.word_heads``), ``token_probs``, ``tags`` and ``segments`` are per
+    word, word ``i`` starting at token ``heads[i]`` and running to the next word's start: an
+    entity covers whole words, so a compound read as one word is never cut.
+    """
     starts, ends, types = chunk_flat(tags, segments, scheme)
     confidences = mean_tag_probs(token_probs, tags, starts, ends).tolist()
+    if heads is not None:
+        word_end = np.r_[heads[1:], offsets[-1]]
+        starts, ends = heads[starts], word_end[ends - 1]
     doc_of = np.searchsorted(offsets, starts, side="right") - 1
     first = offsets[doc_of]
     names = scheme.entity_types

@@ -35,7 +35,15 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 from spacy.util import minibatch
 
-from ..alignment import Alignment, encode_batch, plan_batch_windows, pool_pieces, softmax
+from ..alignment import (
+    Alignment,
+    encode_batch,
+    heads_at,
+    plan_batch_windows,
+    pool_pieces,
+    softmax,
+    word_heads,
+)
 from ..backends.base import BackendName, Precision, check_precision
 from ..backends.loading import Checkpoint, resolve_checkpoint
 from ..backends.runtime import Runtime, head_types, load_runtime, load_with_new_head, new_head_tags
@@ -103,6 +111,7 @@ class TokenClassifierNER(NERPipe):
         scorer: Callable[..., dict[str, Any]] | None,
         id2label: list[str] | None = None,
         sentence_boundaries: bool = True,
+        join_hyphens: bool = True,
         overwrite_ents: bool | None = None,
     ) -> None:
         check_precision(backend, precision)
@@ -125,6 +134,7 @@ class TokenClassifierNER(NERPipe):
         self.spans_key = spans_key
         self.scorer = scorer
         self.sentence_boundaries = sentence_boundaries
+        self.join_hyphens = join_hyphens
         # The network lives in the backend; for training, this thinc model's PyTorchShim holds
         # the same torch module (bound by _trainable_network), so spaCy's optimizer updates it.
         self.model = build_hf_model()
@@ -307,6 +317,7 @@ class TokenClassifierNER(NERPipe):
             window=window,
             stride=self.effective_stride(window),
             lowercase=not self.case_sensitive,
+            join_hyphens=self.join_hyphens,
         )
 
     def get_loss(self, examples: Iterable[Example], scores: list[Any]) -> tuple[float, list[Any]]:
@@ -368,7 +379,11 @@ class TokenClassifierNER(NERPipe):
         docs = list(docs)
         rt = self.runtime
         batch = encode_batch(
-            rt.tokenizer, docs, lowercase=not self.case_sensitive, casing=rt.casing
+            rt.tokenizer,
+            docs,
+            lowercase=not self.case_sensitive,
+            casing=rt.casing,
+            join_hyphens=self.join_hyphens,
         )
         window = self.max_length - rt.n_special
         windows = plan_batch_windows(batch, window, self.effective_stride(window))
@@ -378,9 +393,16 @@ class TokenClassifierNER(NERPipe):
         token_probs, has = pool_pieces(piece_probs, batch.piece_token, n_tokens, self.alignment)
         offsets = batch.token_offsets
         segments = self._segments(docs, offsets)
+        # A compound read as one word (``join_hyphens``) is decoded as one: its other tokens
+        # leave the sequence, so they neither break an entity nor start one.
+        heads = word_heads(batch.joined)
+        if heads is not None:
+            token_probs, has, segments = token_probs[heads], has[heads], heads_at(heads, segments)
         tags = decode_flat(token_probs, ~has, segments, rt.scheme, self.decoding)
         scheme = self._output_scheme(rt)
-        return entities_from_tags(token_probs, tags, offsets, segments, scheme, self.labels_filter)
+        return entities_from_tags(
+            token_probs, tags, offsets, segments, scheme, self.labels_filter, heads
+        )
 
     def _segments(self, docs: list[Doc], offsets: np.ndarray) -> np.ndarray:
         """Where decoding and chunking start anew: each Doc, and (with ``sentence_boundaries``)
@@ -460,6 +482,7 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "scorer": DEFAULT_SCORER,
         "id2label": None,
         "sentence_boundaries": True,
+        "join_hyphens": True,
     }
 
 

@@ -187,7 +187,13 @@ def batch_inputs(rt: Runtime, windows: list[TrainingWindow]) -> HFInput:
 
 
 def training_windows(
-    examples: Iterable[Example], rt: Runtime, *, window: int, stride: int, lowercase: bool
+    examples: Iterable[Example],
+    rt: Runtime,
+    *,
+    window: int,
+    stride: int,
+    lowercase: bool,
+    join_hyphens: bool = False,
 ) -> list[TrainingWindow]:
     """The wordpiece windows of the examples' predicted Docs, with gold tag ids per piece.
 
@@ -199,12 +205,12 @@ def training_windows(
     piece of each token, also for ``alignment`` "average" and "max" (their pooled probabilities
     have no per-piece target; training the first piece is the usual recipe). Other pieces,
     unknown or misaligned tags and tokens without pieces are ignored. Windows without any gold
-    tag are dropped.
+    tag are dropped. With ``join_hyphens`` a compound spaCy split is one word, as at inference,
+    with its first token's gold tag.
     """
     examples = list(examples)
-    encodings = encode_docs(
-        rt.tokenizer, [eg.predicted for eg in examples], lowercase=lowercase, casing=rt.casing
-    )
+    docs = [eg.predicted for eg in examples]
+    encodings = encode_docs(rt.tokenizer, docs, lowercase, rt.casing, join_hyphens)
     out: list[TrainingWindow] = []
     for eg, enc in zip(examples, encodings, strict=True):
         n = len(enc.piece_ids)
