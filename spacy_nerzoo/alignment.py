@@ -415,6 +415,47 @@ def plan_windows(n_pieces: int, window: int, stride: int) -> list[tuple[int, int
     return [(s, s + window) for s in starts]
 
 
+def pack_windows(
+    sentence_lengths: Sequence[int], size: int, word_start: np.ndarray
+) -> list[tuple[int, int]]:
+    """Windows of at most ``size`` pieces over a document's pieces, made of whole sentences.
+
+    The pieces are the document's sentences one after another (``sentence_lengths`` pieces each;
+    ``word_start`` marks the first piece of every word). Sentences are packed greedily: a window
+    takes the next sentence while it fits, so consecutive sentences are read as each other's
+    context, the way the trainer's windows were always cut. A sentence longer than ``size`` is cut
+    into parts of ``size`` pieces, each cut moved back to the start of the word it would split
+    (unless that word alone is longer than a window), and the parts are packed like sentences.
+    Unlike :func:`plan_windows`, windows do not overlap: each piece is in exactly one window, so
+    a training epoch sees each word once.
+    """
+    if size < 1:
+        raise ValueError(f"Need size >= 1 (got {size=})")
+    windows: list[tuple[int, int]] = []
+    cur_start = cur_end = 0
+    pos = 0
+    for length in sentence_lengths:
+        end = pos + length
+        while pos < end:
+            cut = min(size, end - pos)
+            if end - pos > size:
+                # Back off to the last word start so a word's pieces stay together.
+                while cut > 0 and not word_start[pos + cut]:
+                    cut -= 1
+                if cut == 0:
+                    cut = size
+            if cur_end > cur_start and cur_end - cur_start + cut > size:
+                windows.append((cur_start, cur_end))
+                cur_start = pos
+            elif cur_end == cur_start:
+                cur_start = pos
+            cur_end = pos + cut
+            pos += cut
+    if cur_end > cur_start:
+        windows.append((cur_start, cur_end))
+    return windows
+
+
 def best_window(n_pieces: int, windows: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """For each piece, the window where it has the most context, and its offset in that window.
 

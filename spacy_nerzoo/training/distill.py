@@ -24,6 +24,7 @@ From Python: ``label(LabelSettings(teacher=..., data=..., output=...))``.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -37,7 +38,8 @@ import torch
 from spacy_nerzoo.casing import config_scheme
 from spacy_nerzoo.data.readers import Document, Sentence, read_documents
 from spacy_nerzoo.serialization import atomic_path, write_json_atomic
-from spacy_nerzoo.training.settings import LabelSettings
+from spacy_nerzoo.training.settings import LabelSettings, TrainSettings
+from spacy_nerzoo.training.windows import Window, build_windows, collate
 
 logger = logging.getLogger("spacy_nerzoo.training")
 
@@ -78,7 +80,6 @@ def word_distributions(
     from spacy_nerzoo.alignment import pad_token_id
     from spacy_nerzoo.backends.cased import register_model
     from spacy_nerzoo.backends.loading import load_tokenizer
-    from spacy_nerzoo.training.finetune import build_windows, collate
 
     register_model()
     model = AutoModelForTokenClassification.from_pretrained(str(teacher)).eval()
@@ -170,6 +171,55 @@ def distillation_loss(
         return logits.sum() * 0.0
     total = sum(weights)
     return sum(w / total * term for w, term in zip(weights, terms, strict=True))  # type: ignore[return-value]
+
+
+def distillation_windows(
+    args: TrainSettings,
+    train_docs: Sequence[Document],
+    windows: list[Window],
+    tokenizer: Any,
+    labels: Sequence[str],
+) -> list[Window]:
+    """Attach the teacher's rows to the training windows (``--soft-labels``); return the
+    raw-text windows to add (``--unlabelled``), as ``finetune.train`` does."""
+
+    def load(path: str, docs: Sequence[Document]) -> np.ndarray:
+        dist = np.load(path)
+        info_file = Path(path).with_suffix(".json")
+        teacher = json.loads(info_file.read_text()).get("labels") if info_file.exists() else None
+        if teacher is not None and list(teacher) != list(labels):
+            raise ValueError(f"{path}: the teacher's labels {teacher} are not {list(labels)}")
+        need = n_words(docs)
+        if dist.ndim != 2 or dist.shape[0] < need or dist.shape[1] != len(labels):
+            raise ValueError(
+                f"{path} holds {dist.shape} distributions; {need} words x {len(labels)} labels "
+                "are needed: label the same file with spacy_nerzoo.training.distill"
+            )
+        return dist[:need]
+
+    if args.soft_labels:
+        rows = attach(windows, load(args.soft_labels, train_docs))
+        logger.info("distillation: teacher rows for %d training words", rows)
+    if not args.unlabelled:
+        return []
+    if not args.unlabelled_soft:
+        raise ValueError("--unlabelled needs --unlabelled-soft (the teacher's distributions)")
+    raw_docs = read_documents(args.unlabelled)
+    if args.unlabelled_limit:
+        raw_docs = raw_docs[: args.unlabelled_limit]
+    raw = build_windows(
+        unlabelled(raw_docs), tokenizer, args.max_length, labels, casing=args.casing
+    )
+    for window in raw:
+        window.gold = False
+    rows = attach(raw, load(args.unlabelled_soft, raw_docs))
+    logger.info(
+        "distillation: %d raw-text documents -> %d windows, %d words with teacher rows",
+        len(raw_docs),
+        len(raw),
+        rows,
+    )
+    return raw
 
 
 def label(args: LabelSettings) -> dict[str, Any]:

@@ -69,9 +69,11 @@ def _probs(nlp, text: str) -> np.ndarray:
     doc = nlp.make_doc(text)
     rt = comp.runtime
     from spacy_nerzoo.alignment import encode_batch
+    from spacy_nerzoo.networks.hf_token_classifier import network_inputs
 
     batch = encode_batch(rt.tokenizer, [doc], lowercase=True, casing=rt.casing)
-    ids, mask, types = comp._pad([batch.piece_ids], [batch.piece_types])
+    one_window = np.array([0]), np.array([len(batch.piece_ids)])
+    ids, mask, types = network_inputs(rt, batch.piece_ids, batch.piece_types, *one_window)
     return rt.backend.predict(ids, mask, types)
 
 

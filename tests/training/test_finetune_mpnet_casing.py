@@ -137,11 +137,11 @@ def test_component_and_onnx_feed_mpnet_casing(mpnet_casing_model: Path, tmp_path
 def test_casing_table_and_head_get_their_own_rates(tiny_mpnet: Path) -> None:
     plain = transformers.MPNetForTokenClassification.from_pretrained(tiny_mpnet, num_labels=3)
     model = finetune.add_casing(plain, N_CLASSES)
-    opt = finetune._optimizer(model, 5e-5, 0.01, casing_lr=1e-3, head_lr=2e-3)
+    opt = finetune.make_optimizer(model, 5e-5, 0.01, casing_lr=1e-3, head_lr=2e-3)
     rates = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     assert rates[id(model.casing_embeddings.weight)] == 1e-3
     assert rates[id(model.classifier.weight)] == rates[id(model.classifier.bias)] == 2e-3
     assert rates[id(model.mpnet.embeddings.word_embeddings.weight)] == 5e-5
     assert len(rates) == sum(1 for p in model.parameters() if p.requires_grad)
-    default = finetune._optimizer(model, 5e-5, 0.01)
+    default = finetune.make_optimizer(model, 5e-5, 0.01)
     assert {g["lr"] for g in default.param_groups} == {5e-5}

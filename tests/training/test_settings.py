@@ -27,7 +27,7 @@ RECORDED_KEYS = [
 
 def test_settings_keep_the_recorded_hyperparameter_keys() -> None:
     assert list(asdict(TrainSettings("t", "d", "o"))) == RECORDED_KEYS
-    assert set(finetune._RESUME_KEYS) <= set(RECORDED_KEYS)
+    assert set(finetune.RESUME_KEYS) <= set(RECORDED_KEYS)
 
 
 def test_train_from_python_with_a_settings_object(
