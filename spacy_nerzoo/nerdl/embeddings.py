@@ -255,6 +255,14 @@ def pool_hidden(hidden: Tensor, piece_token: np.ndarray, n_tokens: int, mode: Al
     if mode != "max" and hidden.device.type == "cpu":
         pooled, _ = pool_pieces(hidden.numpy(), piece_token, n_tokens, mode)
         return torch.from_numpy(pooled).to(hidden.dtype)
+    return pool_hidden_torch(hidden, piece_token, n_tokens, mode)
+
+
+def pool_hidden_torch(
+    hidden: Tensor, piece_token: np.ndarray, n_tokens: int, mode: Alignment
+) -> Tensor:
+    """:func:`pool_hidden` on the tensor's own device (no copy to the CPU): ``first`` and
+    ``average`` compute what ``alignment.pool_pieces`` computes, ``max`` an element-wise max."""
     out = hidden.new_zeros(n_tokens, hidden.shape[1])
     if len(piece_token) == 0:
         return out
