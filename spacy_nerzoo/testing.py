@@ -117,37 +117,22 @@ def _model(kind: str, vocab_size: int, labels: list[str], **extra: Any) -> objec
     }
     small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4}
     if kind == "albert":
-        cfg = tf.AlbertConfig(
-            embedding_size=16,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=37,
-            **common,
-        )
+        cfg = tf.AlbertConfig(embedding_size=16, intermediate_size=37, **small, **common)
         model = tf.AlbertForTokenClassification(cfg)
     elif kind == "distilbert":
         cfg = tf.DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=37, **common)
         model = tf.DistilBertForTokenClassification(cfg)
     elif kind == "longformer":
         cfg = tf.LongformerConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
             intermediate_size=37,
             attention_window=[8, 8],
             max_position_embeddings=4098,
+            **small,
             **{"pad_token_id": 1, **common},
         )
         model = tf.LongformerForTokenClassification(cfg)
     elif kind == "bert":
-        cfg = tf.BertConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=37,
-            **common,
-        )
+        cfg = tf.BertConfig(intermediate_size=37, **small, **common)
         model = tf.BertForTokenClassification(cfg)
     # The parity matrix's other architectures (RoBERTa-style ones reserve pad_token_id + 1
     # positions, as published checkpoints do).

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..backends.onnx_backend import ONNX_FILE_NAMES
 from ..casing import N_CLASSES as N_CASING_CLASSES
 from ..casing import config_scheme
 from ..errors import NerzooError
+from ..serialization import unique_file
 from . import row_scales, static_scales
 from .static_scales import Calibration
 
@@ -331,27 +331,11 @@ def _write_source_note(folder: Path, model_dir: Path) -> None:
 @contextlib.contextmanager
 def _temp_file(output: Path, suffix: str) -> Iterator[Path]:
     """A temporary path next to ``output`` (same file system, so the final rename is atomic)."""
-    path = _create_unique(output.parent, f".{output.name}.", suffix)
+    path = unique_file(output.parent, f".{output.name}.", suffix)
     try:
         yield path
     finally:
         path.unlink(missing_ok=True)
-
-
-def _create_unique(folder: Path, prefix: str, suffix: str) -> Path:
-    """Create an empty file with a fresh name, with the permissions a plain write would give.
-
-    (``tempfile.mkstemp`` would make it 0600, and the rename would keep that, leaving a cached or
-    saved model unreadable to other users.)
-    """
-    for _ in range(100):
-        path = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f"Could not create a temporary file in {folder}")
 
 
 def _publish(tmp: Path, output: Path, metadata: dict[str, str]) -> None:

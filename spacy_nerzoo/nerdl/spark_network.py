@@ -125,13 +125,13 @@ class SparkNerDLNetwork(nn.Module):
         *,
         chars: str,
         n_chars: int,
-        char_dim: int = 25,
-        char_filters: int = 30,
-        char_hidden: int = 30,
-        hidden_size: int = 128,
-        lstm_layers: int = 3,
-        forget_bias: float = 1.0,
-        cell_clip: float = -1.0,
+        char_dim: int,
+        char_filters: int,
+        char_hidden: int,
+        hidden_size: int,
+        lstm_layers: int,
+        forget_bias: float,
+        cell_clip: float,
     ) -> None:
         super().__init__()
         if len(chars) + 1 > n_chars:
