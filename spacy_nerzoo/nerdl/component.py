@@ -2,8 +2,10 @@
 
 ``nerdl`` is the generic factory (plain word embeddings by default, so it trains from nothing);
 ``elmo_conll03`` and ``distilbert_conll03`` are the same component with the catalogue's defaults
-(CoNLL-2003 labels, IOB2, and the embedding source of the Spark NLP model they mirror). The tagger
-head has no public weights: train it with ``spacy train`` (see ``configs/nerdl_*.cfg``).
+(CoNLL-2003 labels, IOB2, and the embedding source of the Spark NLP model they mirror). Their
+weights are Spark NLP's public downloads, imported with ``nerzoo import-sparknlp`` (or fetched into
+the cache, opt-in: the factory then runs the imported model), or train your own with
+``spacy train`` (see ``configs/nerdl_*.cfg``).
 
 The component works per sentence: ``doc.sents`` when the Doc has sentence boundaries, otherwise
 spaCy's ``sentencizer`` rule (a sentence ends after ``.``, ``!``, ``?``, ...), and any sentence is
@@ -315,9 +317,11 @@ class NerDLTagger(NERPipe):
             self.model.attrs["tag_names"] = list(cfg["tag_names"])
             from .model import build_network
 
+            data = (path / MODEL_FILE).read_bytes()
+            adopt_saved_network(self.model, data)
             build_network(self.model, path / EMBEDDINGS_DIR, self.name)
             try:
-                self.model.from_bytes((path / MODEL_FILE).read_bytes())
+                self.model.from_bytes(data)
             except (RuntimeError, ValueError, KeyError) as e:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ModelLoadError(
@@ -326,6 +330,27 @@ class NerDLTagger(NERPipe):
                     "it was saved with"
                 ) from None
         return self
+
+
+def adopt_saved_network(model: Model[Any, Any], data: bytes) -> None:
+    """Take the saved network's kind and sizes when the model builds the other kind.
+
+    A Spark NLP import (``spacy_nerzoo.SparkNerDL.v1``) and a trained tagger
+    (``spacy_nerzoo.NerDL.v1``) can never share weights, so a saved pipeline of one kind loads
+    whatever the config builds (e.g. a seed's factory, which runs the imported model when the
+    cache has it); same-kind size mismatches still fail in ``from_disk``.
+    """
+    import srsly
+
+    attrs = srsly.msgpack_loads(data)["attrs"][0]  # thinc's to_bytes: the top node comes first
+    saved = srsly.msgpack_loads(attrs["network"]) if "network" in attrs else None
+    if saved == model.attrs.get("network") or "hparams" not in attrs:
+        return
+    model.attrs["hparams"] = srsly.msgpack_loads(attrs["hparams"])
+    if saved is None:
+        del model.attrs["network"]
+    else:
+        model.attrs["network"] = saved
 
 
 def make_nerdl(
@@ -340,8 +365,21 @@ def make_nerdl(
     scorer: Callable[..., dict[str, Any]] | None,
     overwrite_ents: bool | None = None,
 ) -> NerDLTagger:
-    """Factory of the generic ``nerdl`` component and of the NerDL zoo entries."""
-    return NerDLTagger(
+    """Factory of the generic ``nerdl`` component and of the NerDL zoo entries.
+
+    A seed entry whose Spark NLP model is converted in the cache (or fetched now, opt-in:
+    ``spacy_nerzoo.sparknlp.zoo``) runs that model: its architecture and weights replace the
+    untrained default.
+    """
+    weights: Path | None = None
+    seed = ZOO.get(name)
+    if seed is not None and seed.spark_nlp_download and network(model) is None:
+        from ..sparknlp.zoo import cached_checkpoint, nerdl_model
+
+        converted = cached_checkpoint(name)
+        if converted is not None:
+            model, weights = nerdl_model(converted)
+    tagger = NerDLTagger(
         nlp.vocab,
         model,
         name,
@@ -353,6 +391,7 @@ def make_nerdl(
         scorer=scorer,
         overwrite_ents=overwrite_ents,
     )
+    return tagger if weights is None else tagger.from_disk(weights)
 
 
 def _embeddings_config(entry: ZooEntry | None) -> dict[str, Any]:

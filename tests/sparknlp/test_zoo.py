@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import spacy
-from sparknlp_fixtures import NERDL_ZIP, TOKEN_ZIPS
+from spacy.tokens import Doc
+from sparknlp_fixtures import ELMO_ZIP, EMBEDDINGS_ZIP, NERDL_ZIP, TOKEN_ZIPS, reference
 from typer.testing import CliRunner
 
 import spacy_nerzoo.catalogue as catalogue
@@ -15,6 +16,7 @@ from spacy_nerzoo.backends.loading import resolve_checkpoint
 from spacy_nerzoo.catalogue import ZOO
 from spacy_nerzoo.cli.main import app
 from spacy_nerzoo.errors import ModelLoadError
+from spacy_nerzoo.sparknlp import embeddings_config, import_sparknlp
 from spacy_nerzoo.sparknlp.zoo import CACHE_ENV, FETCH_ENV
 
 SEEDS = [
@@ -88,6 +90,105 @@ def test_opt_in_fetch_converts_once(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     shutil.rmtree(bucket)  # "offline" now: the converted copy is used, nothing is fetched
     monkeypatch.delenv(FETCH_ENV)
     assert resolve_checkpoint(None, component="longformer_conll03").location == first.location
+
+
+def serve(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, tagger: Path, embeddings: Path
+) -> Path:
+    """A NerDL seed's two downloads as file:// URLs, an empty cache, fetching on."""
+    entry = ZOO[name]
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    shutil.copy(tagger, bucket / str(entry.spark_nlp_download))
+    shutil.copy(embeddings, bucket / str(entry.spark_nlp_embeddings_download))
+    monkeypatch.setattr(catalogue, "SPARK_NLP_MODELS_URL", bucket.as_uri() + "/")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(FETCH_ENV, "1")
+    return bucket
+
+
+def entities(nlp: spacy.Language) -> list[list[tuple[int, int, str, float]]]:
+    """Entities of the ELMo fixture's sentences, pre-tokenised, in one batch (as recorded)."""
+    docs = [Doc(nlp.vocab, words=s) for s in reference()["elmo"]["sentences"]]
+    return [
+        [(e.start, e.end, e.label_, round(e._.confidence, 5)) for e in doc.ents]
+        for doc in nlp.pipe(docs, batch_size=8)
+    ]
+
+
+def test_opt_in_fetch_of_a_nerdl_seed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """elmo_conll03: both zips fetched once, converted as the two documented commands do."""
+    pytest.importorskip("tensorflow", reason="the [sparknlp] extra (make install has it)")
+    emb = import_sparknlp(ELMO_ZIP, tmp_path / "manual" / "emb")
+    manual = import_sparknlp(
+        NERDL_ZIP, tmp_path / "manual" / "ner", embeddings=embeddings_config(emb)
+    )
+    expected = entities(spacy.load(manual))
+    assert any(expected)
+    bucket = serve(monkeypatch, tmp_path, "elmo_conll03", NERDL_ZIP, ELMO_ZIP)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo_conll03")
+    assert entities(nlp) == expected
+    cache = tmp_path / "cache" / "sparknlp"
+    entry = ZOO["elmo_conll03"]
+    assert (cache / str(entry.spark_nlp_download)).exists()
+    assert (cache / str(entry.spark_nlp_embeddings_download)).exists()
+    assert (cache / "elmo_conll03-embeddings" / "sparknlp.json").exists()
+    # Offline now: the URLs name missing files and fetching is off; the cache is used.
+    shutil.rmtree(bucket)
+    monkeypatch.delenv(FETCH_ENV)
+    again = spacy.blank("en")
+    again.add_pipe("elmo_conll03")
+    assert entities(again) == expected
+    # A saved pipeline carries the imported network: it loads with no cache at all.
+    again.to_disk(tmp_path / "saved")
+    shutil.rmtree(cache)
+    assert entities(spacy.load(tmp_path / "saved")) == expected
+
+
+def test_failed_nerdl_download_names_url_and_commands(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bucket = serve(monkeypatch, tmp_path, "elmo_conll03", NERDL_ZIP, ELMO_ZIP)
+    shutil.rmtree(bucket)
+    entry = ZOO["elmo_conll03"]
+    with pytest.raises(ModelLoadError) as err:
+        spacy.blank("en").add_pipe("elmo_conll03")
+    message = str(err.value)
+    assert message.startswith(f"Component 'elmo_conll03': could not download {bucket.as_uri()}/")
+    assert str(entry.spark_nlp_embeddings_url) in message
+    assert f"nerzoo import-sparknlp {entry.spark_nlp_embeddings_download}" in message
+    assert "--embeddings elmo_conll03-embeddings" in message
+    assert not list((tmp_path / "cache" / "sparknlp").iterdir())  # no partial file left
+
+
+def test_failed_nerdl_conversion_is_one_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """distilbert_conll03 over the fixtures: the tagger does not fit the encoder's size."""
+    pytest.importorskip("tensorflow", reason="the [sparknlp] extra (make install has it)")
+    serve(monkeypatch, tmp_path, "distilbert_conll03", NERDL_ZIP, EMBEDDINGS_ZIP)
+    entry = ZOO["distilbert_conll03"]
+    with pytest.raises(ModelLoadError) as err:
+        spacy.blank("en").add_pipe("distilbert_conll03")
+    message = str(err.value)
+    tagger = tmp_path / "cache" / "sparknlp" / str(entry.spark_nlp_download)
+    assert f"{tagger} did not convert" in message and "dimensional embeddings" in message
+    assert "`nerzoo import-sparknlp " in message and "--embeddings" in message
+    assert not (tmp_path / "cache" / "sparknlp" / "distilbert_conll03").exists()
+
+
+def test_nerdl_seed_with_fetch_off_downloads_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    serve(monkeypatch, tmp_path, "elmo_conll03", NERDL_ZIP, ELMO_ZIP)
+    monkeypatch.delenv(FETCH_ENV)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo_conll03")
+    with pytest.raises(ValueError, match="has no trained network") as err:
+        nlp("Angela Merkel visited Paris.")
+    assert f"set {FETCH_ENV}=1" in str(err.value)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_cli_import(tmp_path: Path) -> None:
