@@ -12,26 +12,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from spacy_nerzoo.catalogue import CONLL_LABELS
 from spacy_nerzoo.data.readers import Document
 from spacy_nerzoo.decoding import TagScheme
+from spacy_nerzoo.networks.hf_token_classifier import IGNORE_INDEX  # noqa: F401 (one definition)
 
 Format = Literal["conll03", "fewnerd"]
 #: Tag scheme of each format, as ``TagScheme.from_labels`` names it.
 SCHEMES: dict[str, str] = {"conll03": "IOB2", "fewnerd": "IO"}
 
-#: Label set of CoNLL-2003 in IOB2; the order fixes the ids in the saved config.
-LABELS: tuple[str, ...] = (
-    "O",
-    "B-LOC",
-    "I-LOC",
-    "B-MISC",
-    "I-MISC",
-    "B-ORG",
-    "I-ORG",
-    "B-PER",
-    "I-PER",
-)
-IGNORE_INDEX = -100
+#: Label set of CoNLL-2003 in IOB2 (from the catalogue's CoNLL labels); the order fixes the ids in
+#: the saved config: O, B-LOC, I-LOC, B-MISC, I-MISC, B-ORG, I-ORG, B-PER, I-PER.
+LABELS: tuple[str, ...] = ("O", *(f"{p}-{t}" for t in CONLL_LABELS for p in "BI"))
 
 
 def resolve_format(fmt: str, path: str | Path) -> Format:
