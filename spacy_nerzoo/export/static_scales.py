@@ -26,10 +26,8 @@ windows as the component feeds them to the network; ``rewrite_file`` does all th
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,7 +395,7 @@ class Calibration:
     """
 
     corpus: str | Path | Sequence[str]
-    documents: int | None = None  # all; more documents measured better (60: -0.12 F1)
+    documents: int | None = None  # all (fewer measured worse: docs/benchmarks.md)
     method: Method = "minmax"
     percentile: float = 99.99
     widen: float = 1.0
@@ -460,33 +458,3 @@ def rewrite_file(
         row_scales._set_metadata(model, CALIBRATION_KEY, note)
     row_scales.save_checked(model, output)
     return count
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Rewrite a model folder's ``model.int8.onnx`` with scales calibrated on a corpus."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("model_dir", type=Path, help="folder with model.int8.onnx, tokenizer")
-    parser.add_argument("corpus", type=Path, help="CoNLL / Few-NERD column file or .spacy")
-    parser.add_argument("--docs", type=int, default=0, help="first N documents (0: all)")
-    parser.add_argument("--method", choices=["minmax", "percentile"], default="minmax")
-    parser.add_argument("--percentile", type=float, default=99.99)
-    parser.add_argument("--widen", type=float, default=1.0)
-    parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None, help="default: in place")
-    args = parser.parse_args(argv)
-    calibration = Calibration(
-        args.corpus, args.docs or None, args.method, args.percentile, args.widen, args.max_length
-    )
-    count = rewrite_file(
-        args.model_dir / "model.int8.onnx",
-        calibration.batches(args.model_dir),
-        args.output,
-        **calibration.options(),
-    )
-    note = calibration.describe()
-    print(f"{count} activations given static scales ({note})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

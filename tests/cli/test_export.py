@@ -59,3 +59,25 @@ def test_bundle_writes_a_shipped_model_folder(nerzoo, checkpoint, tmp_path):
 def test_bundle_precision_is_checked(nerzoo, checkpoint, tmp_path):
     result = nerzoo("bundle", checkpoint, tmp_path / "o", "--precision", "int4")
     assert result.exit_code == 2 and "--precision" in result.stderr
+
+
+def test_calibrate_gives_a_bundled_int8_file_static_scales(nerzoo, checkpoint, tmp_path):
+    import onnx
+
+    from spacy_nerzoo.backends.onnx_backend import ACTIVATION_SCALES_KEY
+
+    folder = tmp_path / "tiny"
+    assert nerzoo("bundle", checkpoint, folder).exit_code == 0  # int8, per-row scales
+    corpus = tmp_path / "calib.txt"
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for sentence in ("Angela Merkel met Tim Cook in Berlin .", "Reuters reported from Paris ."):
+        lines += [f"{w} X X O" for w in sentence.split()] + [""]
+    corpus.write_text("\n".join(lines))
+    out = tmp_path / "static.onnx"
+    result = nerzoo("calibrate", folder, corpus, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert "activations given static scales" in result.stdout
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta[ACTIVATION_SCALES_KEY] == "static"
+    bad = nerzoo("calibrate", folder, corpus, "--method", "mean", "--output", out)
+    assert bad.exit_code == 2 and "--method" in bad.output
