@@ -174,7 +174,7 @@ class TokenClassifierNER(NERPipe):
                 f"({limit} positions); lower max_length"
             )
         window = self.max_length - runtime.n_special
-        if window < 1 or not 0 <= self.effective_stride(window) < window:
+        if window < 1 or not 0 <= self.effective_stride(window, runtime) < window:
             raise ValueError(
                 f"stride={self.stride} must be smaller than the window of "
                 f"{window} wordpieces (max_length {self.max_length} minus special tokens)"
@@ -182,8 +182,19 @@ class TokenClassifierNER(NERPipe):
         self._runtime = runtime
         self.model.shims.clear()  # a new network: bound again when training resumes
 
-    def effective_stride(self, window: int) -> int:
-        return window // 4 if self.stride is None else self.stride
+    def effective_stride(self, window: int, runtime: Runtime | None = None) -> int:
+        """The overlap of consecutive windows: the ``stride`` setting; else the one the model
+        was validated with, which the trainer records in its config (``nerzoo.stride``), so that
+        inference reads long documents exactly as model selection did; else a quarter of the
+        window."""
+        if self.stride is not None:
+            return self.stride
+        rt = runtime or self._runtime
+        nerzoo = (getattr(rt.config, "nerzoo", None) or {}) if rt is not None else {}
+        recorded = nerzoo.get("stride")
+        if isinstance(recorded, int) and 0 <= recorded < window:
+            return recorded
+        return window // 4
 
     def initialize(
         self,

@@ -351,3 +351,32 @@ def test_long_documents_do_not_warn_about_sequence_length(tiny_model, caplog):
         doc = nlp(" ".join(TEXTS) * 40)
     assert len(doc) > 600
     assert not [r for r in caplog.records if "sequence length" in r.getMessage()]
+
+
+def test_stride_defaults_to_the_one_the_model_was_validated_with(tiny_model, tmp_path):
+    """The trainer validates with ``max_length // 4`` and records it in the config; inference
+    used ``(max_length - special tokens) // 4`` (63 for 64), so long documents were read in other
+    windows than model selection saw."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model("bert"), folder)
+    config = AutoConfig.from_pretrained(folder)
+    config.nerzoo = {**(getattr(config, "nerzoo", None) or {}), "stride": 16}
+    config.save_pretrained(folder)
+    pipe = make_nlp(folder, max_length=64).get_pipe("token_classifier")
+    window = 64 - pipe.runtime.n_special
+    assert pipe.effective_stride(window) == 16
+    assert (
+        make_nlp(folder, max_length=64, stride=8)
+        .get_pipe("token_classifier")
+        .effective_stride(window)
+        == 8
+    )
+    plain = make_nlp(tiny_model("bert"), max_length=64).get_pipe("token_classifier")
+    assert plain.effective_stride(window) == window // 4
+    # A recorded stride that does not fit this window (a shorter max_length) is not used.
+    short = make_nlp(folder, max_length=16).get_pipe("token_classifier")
+    assert short.effective_stride(16 - short.runtime.n_special) == (16 - 2) // 4
