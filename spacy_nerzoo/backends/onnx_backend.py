@@ -8,13 +8,13 @@ saved with an ONNX network runs on a machine without torch. Exporting (which nee
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from ..errors import NerzooError
+from ..serialization import atomic_path
 from .base import check_precision
 
 REQUIRED_INPUTS = ("input_ids", "attention_mask")
@@ -219,13 +219,8 @@ class OnnxBackend:
         target = folder / ONNX_FILE_NAMES[self.precision]
         if target.exists() and self.path.exists() and os.path.samefile(target, self.path):
             return
-        tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        try:
+        with atomic_path(target) as tmp:
             tmp.write_bytes(self._model_bytes)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     def __repr__(self) -> str:
         return f"OnnxBackend({str(self.path)!r}, precision={self.precision!r})"

@@ -223,17 +223,13 @@ def rewrite_file(path: Path, output: Path | None = None) -> int:
 def save_checked(model: Any, output: Path) -> None:
     """Check ``model`` and write it to ``output`` through a temporary file and a rename, so
     that rewriting a file in place never leaves it half-written."""
-    import os
-
     import onnx
 
+    from ..serialization import atomic_path
+
     onnx.checker.check_model(model)
-    tmp = output.with_name(f".{output.name}.rewrite.tmp")
-    try:
+    with atomic_path(output) as tmp:
         onnx.save(model, str(tmp))
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _drop_value_info(graph: Any, names: tuple[str, ...]) -> None:
