@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 from spacy.attrs import IS_PUNCT, IS_SPACE, LOWER, ORTH, SPACY
+from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 from .casing import orth_classes, word_class
@@ -42,6 +43,10 @@ class DocEncoding:
 
 # The hyphens a compound is joined by when spaCy splits it (its infix rule splits "pro-Western").
 COMPOUND_HYPHENS = ("-", "\u2010", "\u2011")
+_HYPHEN_IDS = np.asarray([get_string_id(h) for h in COMPOUND_HYPHENS], np.uint64)
+# The token attributes the words of a batch are read from, in one ``Doc.to_array`` per Doc
+# (column 1 is ORTH or LOWER: see :func:`batch_words`).
+_ATTRS = [IS_SPACE, ORTH, ORTH, SPACY, IS_PUNCT]
 
 
 def joined_tokens(docs: Sequence[Doc]) -> np.ndarray:
@@ -56,20 +61,34 @@ def joined_tokens(docs: Sequence[Doc]) -> np.ndarray:
     entity covers all of it. A hyphen counts when nothing separates it from a word on either side
     (no whitespace, and neither neighbour is punctuation): "Smith - Jones" and "(-" are not joined.
     """
-    out = []
-    for doc in docs:
-        n = len(doc)
-        joined = np.zeros(n, bool)
-        if n >= 3:
-            arr = doc.to_array([ORTH, SPACY, IS_PUNCT, IS_SPACE]).astype(np.int64)
-            hyphen = np.isin(arr[:, 0], [doc.vocab.strings.add(h) for h in COMPOUND_HYPHENS])
-            tight = arr[:, 1] == 0  # no whitespace after the token
-            word = (arr[:, 2] == 0) & (arr[:, 3] == 0)
-            mid = np.flatnonzero(hyphen[1:-1] & tight[:-2] & tight[1:-1] & word[:-2] & word[2:])
-            joined[mid + 1] = True
-            joined[mid + 2] = True
-        out.append(joined)
-    return np.concatenate(out) if out else np.zeros(0, bool)
+    arrays = [doc.to_array(_ATTRS) for doc in docs]
+    attrs = np.concatenate(arrays) if arrays else np.zeros((0, len(_ATTRS)), np.uint64)
+    return _joined(attrs, _offsets([len(a) for a in arrays]))
+
+
+def _joined(attrs: np.ndarray, token_offsets: np.ndarray) -> np.ndarray:
+    """:func:`joined_tokens` from a batch's :data:`_ATTRS` rows, for the whole batch at once."""
+    n = len(attrs)
+    joined = np.zeros(n, bool)
+    if n < 3:
+        return joined
+    hyphen = np.isin(attrs[:, 2], _HYPHEN_IDS)
+    tight = attrs[:, 3] == 0  # no whitespace after the token
+    word = (attrs[:, 0] == 0) & (attrs[:, 4] == 0)  # neither whitespace nor punctuation
+    first = np.zeros(n + 1, bool)
+    first[token_offsets] = True  # a Doc starts here: its neighbours to the left are another Doc's
+    mid = np.flatnonzero(
+        hyphen[1:-1]
+        & tight[:-2]
+        & tight[1:-1]
+        & word[:-2]
+        & word[2:]
+        & ~first[1 : n - 1]
+        & ~first[2:n]
+    )
+    joined[mid + 1] = True
+    joined[mid + 2] = True
+    return joined
 
 
 def word_heads(joined: np.ndarray | None) -> np.ndarray | None:
@@ -92,13 +111,13 @@ def model_words(doc: Doc, lowercase: bool) -> tuple[list[str], np.ndarray]:
     Whitespace tokens are never shown to the model and never part of an entity. See
     :func:`batch_words`, which this is for a batch of one Doc.
     """
-    words, index, _, _ = batch_words([doc], lowercase)
+    words, index, _, _, _ = batch_words([doc], lowercase)
     return words, index
 
 
 def batch_words(
-    docs: Sequence[Doc], lowercase: bool, casing: bool = False, joined: np.ndarray | None = None
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:
+    docs: Sequence[Doc], lowercase: bool, casing: bool = False, join_hyphens: bool = False
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """:func:`model_words` for a batch: the words of all Docs one after another, the batch-level
     index of each word's token (Doc ``d``'s tokens are numbered from the number of tokens before
     it), where each Doc's words start (``n_docs + 1`` offsets), and with ``casing`` each word's
@@ -110,19 +129,22 @@ def batch_words(
     lowercasing each word gives (per word: it can change a string's length), and reading strings
     by id avoids ``doc.text``, which is rebuilt token by token.
 
-    ``joined`` (:func:`joined_tokens`) marks tokens that continue the word before them: such a
-    word is the tokens' texts run together, read and cased as one, at its first token's index.
+    With ``join_hyphens`` a compound spaCy split at its hyphen (:func:`joined_tokens`) is one
+    word, the tokens' texts run together, read and cased as one, at its first token's index; the
+    fifth value marks the tokens joined to the one before them (else None).
     """
-    attr = LOWER if lowercase else ORTH
-    arrays = [doc.to_array([IS_SPACE, attr, ORTH]) for doc in docs]
-    attrs = np.concatenate(arrays) if arrays else np.zeros((0, 3), np.uint64)
+    names = [IS_SPACE, LOWER if lowercase else ORTH, *_ATTRS[2:]]
+    arrays = [doc.to_array(names) for doc in docs]
+    attrs = np.concatenate(arrays) if arrays else np.zeros((0, len(names)), np.uint64)
+    token_offsets = _offsets([len(a) for a in arrays])
+    joined = _joined(attrs, token_offsets) if join_hyphens else None
     starts = attrs[:, 0] == 0
     if joined is not None:
         starts &= ~joined
     word_token = np.flatnonzero(starts).astype(np.int64)
     hashes = attrs[word_token, 1].tolist()
     orths = attrs[word_token, 2].tolist() if casing else []
-    word_offsets = np.searchsorted(word_token, _offsets([len(a) for a in arrays]))
+    word_offsets = np.searchsorted(word_token, token_offsets)
     bounds = word_offsets.tolist()
     words: list[str] = []
     classes: list[int] = []
@@ -133,7 +155,7 @@ def batch_words(
     if joined is not None and joined.any():
         _join_words(docs, attrs, joined, word_token, words, classes if casing else None)
     class_array = np.asarray(classes, np.int64) if casing else None
-    return words, word_token, word_offsets.astype(np.int64), class_array
+    return words, word_token, word_offsets.astype(np.int64), class_array, joined
 
 
 def _join_words(
@@ -326,8 +348,9 @@ def encode_batch(
     a compound spaCy split at its hyphen is one word (:func:`joined_tokens`): its pieces belong
     to its first token, and ``joined`` marks the others.
     """
-    joined = joined_tokens(docs) if join_hyphens else None
-    words, word_token, word_offsets, classes = batch_words(docs, lowercase, casing, joined)
+    words, word_token, word_offsets, classes, joined = batch_words(
+        docs, lowercase, casing, join_hyphens
+    )
     pieces = word_pieces(tokenizer, words)
     counts = np.fromiter(map(len, pieces), np.int64, len(pieces))
     ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(counts.sum()))

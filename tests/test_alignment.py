@@ -380,3 +380,17 @@ def test_encode_batch_reads_a_split_compound_as_one_word(tiny_model):
     ref = plain.doc(1)
     assert second.piece_ids.tolist() == ref.piece_ids.tolist()
     assert second.piece_token.tolist() == ref.piece_token.tolist()
+
+
+def test_joined_tokens_never_join_across_docs_of_a_batch():
+    from spacy.tokens import Doc
+
+    from spacy_nerzoo.alignment import joined_tokens
+
+    vocab = spacy.blank("en").vocab
+    ends_in_hyphen = Doc(vocab, words=["a", "-"], spaces=[False, False])
+    compound = Doc(vocab, words=["b", "-", "c"], spaces=[False, False, False])
+    assert joined_tokens([ends_in_hyphen, compound]).tolist() == [
+        *[False, False],
+        *[False, True, True],
+    ]
