@@ -72,7 +72,8 @@ def train(
         str | None,
         typer.Option(
             help="Encoder: 'minilm' (default), 'mpnet' (all-mpnet-base-v2, the [teacher] "
-            "extra), a folder or a hub id."
+            "extra), a folder or a hub id; a trained nerzoo checkpoint continues training "
+            "from its weights, casing rows included."
         ),
     ] = _TRAIN.base_model,
     epochs: int = _TRAIN.epochs,

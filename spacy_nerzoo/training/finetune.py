@@ -216,9 +216,17 @@ def train(args: TrainSettings) -> dict[str, Any]:
         raise ValueError(
             f"--max-length exceeds the encoder's {model.config.max_position_embeddings}"
         )
+    base_casing = (getattr(model.config, "nerzoo", None) or {}).get("casing")
+    if base_casing is not None and (not args.casing or base_casing != CASING_SCHEME):
+        raise ValueError(
+            f"{src} was trained with casing classes {base_casing!r}; continue it with --casing "
+            f"(this trainer's scheme is {CASING_SCHEME!r})"
+        )
     model.config.nerzoo = {"max_length": args.max_length, "stride": stride, "tag_scheme": scheme}
     if args.casing:
-        if not resume:
+        # A trained nerzoo checkpoint as --base-model (continued or two-stage training) keeps
+        # its learned casing rows; only a plain encoder gets new ones.
+        if not resume and base_casing is None:
             model = add_casing(model, N_CASING_CLASSES)  # keeps config.nerzoo
         model.config.nerzoo["casing"] = CASING_SCHEME
 

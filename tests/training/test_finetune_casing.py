@@ -134,3 +134,30 @@ def test_spacy_update_trains_the_casing_rows(casing_model: Path) -> None:
     assert all(np.isfinite(losses))
     moved = (table.detach() - before).abs().sum(dim=1) > 0
     assert moved[UPPER] and not moved[N_CLASSES - 1]  # no word without letters in the batch
+
+
+def test_continuing_from_a_cased_checkpoint_keeps_its_casing_rows(
+    casing_model: Path,
+    trainer_args: Callable[..., list[str]],
+    write_conll: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """A trained casing checkpoint as ``--base-model`` (two-stage distillation) starts from its
+    learned casing rows, not from fresh copies of row 0; without ``--casing`` it is refused."""
+    train, dev = write_conll(tmp_path / "t.txt", 2, seed=4), write_conll(tmp_path / "d.txt", 1, 5)
+    out = tmp_path / "continued"
+    args = trainer_args(train, dev, out, "--epochs", "1", "--casing", lr="1e-12")
+    args[args.index("--base-model") + 1] = str(casing_model)
+    assert finetune.main(args) == 0
+
+    def rows(folder: Path) -> torch.Tensor:
+        model = transformers.AutoModelForTokenClassification.from_pretrained(folder)
+        return model.base_model.embeddings.token_type_embeddings.weight.detach()
+
+    before, after = rows(casing_model), rows(out / "last")
+    assert not torch.allclose(before[UPPER], before[0])  # the fixture's rows differ
+    torch.testing.assert_close(after, before, atol=1e-6, rtol=0)
+    plain = [a for a in args if a != "--casing"]
+    plain[plain.index("--output") + 1] = str(tmp_path / "plain")
+    with pytest.raises(ValueError, match="--casing"):
+        finetune.main(plain)
