@@ -143,6 +143,12 @@ def train(
         float | None,
         typer.Option(help="Learning rate of the classifier head (default: --lr)."),
     ] = _TRAIN.head_lr,
+    layers: Annotated[
+        int,
+        typer.Option(
+            help="Keep only the encoder's first N layers: a smaller, faster student (0 = all)."
+        ),
+    ] = _TRAIN.layers,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from OUTPUT/last/.")
     ] = _TRAIN.resume,

@@ -40,6 +40,7 @@ RESUME_KEYS = (
     "unlabelled_limit",
     "distill_alpha",
     "temperature",
+    "layers",
 )
 
 

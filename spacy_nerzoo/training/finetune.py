@@ -92,7 +92,12 @@ from spacy_nerzoo.training.corpus import (
 )
 from spacy_nerzoo.training.distill import distillation_loss, distillation_windows, soft_targets
 from spacy_nerzoo.training.evaluate import evaluate, read_gold
-from spacy_nerzoo.training.model import add_casing, make_optimizer, widen_token_types
+from spacy_nerzoo.training.model import (
+    add_casing,
+    keep_layers,
+    make_optimizer,
+    widen_token_types,
+)
 from spacy_nerzoo.training.settings import TrainSettings
 from spacy_nerzoo.training.windows import (
     Window,
@@ -115,6 +120,7 @@ __all__ = [
     "collate",
     "default_base_model",
     "evaluate",
+    "keep_layers",
     "label_set",
     "main",
     "make_batches",
@@ -223,6 +229,8 @@ def train(args: TrainSettings) -> dict[str, Any]:
             f"(this trainer's scheme is {CASING_SCHEME!r})"
         )
     model.config.nerzoo = {"max_length": args.max_length, "stride": stride, "tag_scheme": scheme}
+    if args.layers and not resume:
+        keep_layers(model, args.layers)
     if args.casing:
         # A trained nerzoo checkpoint as --base-model (continued or two-stage training) keeps
         # its learned casing rows; only a plain encoder gets new ones.

@@ -24,6 +24,23 @@ def widen_token_types(model: Any, n: int) -> None:
     model.config.type_vocab_size = n
 
 
+def keep_layers(model: Any, n: int) -> None:
+    """Keep the encoder's first ``n`` transformer layers: a student about ``n / L`` the cost.
+
+    The bottom layers, not every other one: dropping the top layers of a pretrained encoder
+    loses the least on downstream tagging (Sajjad et al., 2023, "On the effect of dropping
+    layers of pre-trained transformer models"), and the kept layers stay a contiguous stack.
+    """
+    encoder = getattr(model.base_model, "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ValueError(f"--layers: no layer stack found in {model.config.model_type}")
+    if not 0 < n <= len(layers):
+        raise ValueError(f"--layers {n}: the encoder has {len(layers)} layers")
+    encoder.layer = torch.nn.ModuleList(list(layers)[:n])
+    model.config.num_hidden_layers = n
+
+
 def add_casing(model: Any, n: int) -> Any:
     """The model with ``n`` casing classes as token types, by the route its encoder allows.
 

@@ -56,6 +56,7 @@ class TrainSettings:
     distill_alpha: float = 0.5  # weight of the teacher term (1 - alpha: the gold term)
     temperature: float = 1.0  # distillation temperature
     head_lr: float | None = None  # learning rate of the classifier head (None: lr)
+    layers: int = 0  # keep the encoder's first N layers (a smaller, faster student); 0 = all
     resume: bool = False  # continue from OUTPUT/last/
 
     def __post_init__(self) -> None:

@@ -22,7 +22,8 @@ TRAIN_OPTIONS = {
     "eval_limit": "5", "log_every": "2", "max_steps": "9", "save_every": "4", "stop_after": "6",
     "time_limit": "1.5", "casing": None, "casing_lr": "0.01", "soft_labels": "s.npy",
     "unlabelled": "raw.txt", "unlabelled_soft": "raw.npy", "unlabelled_limit": "10",
-    "distill_alpha": "0.3", "temperature": "2.0", "head_lr": "0.001", "resume": None,
+    "distill_alpha": "0.3", "temperature": "2.0", "head_lr": "0.001", "layers": "3",
+    "resume": None,
 }  # fmt: skip
 
 

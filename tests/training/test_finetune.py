@@ -69,6 +69,34 @@ def test_training_reduces_loss_and_saves_loadable_model(
         assert (out / "last" / name).exists()
 
 
+def test_layers_keeps_the_first_encoder_layers(
+    tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile, tiny_base: Path
+) -> None:
+    """``--layers 1`` trains and saves a one-layer student whose kept layer starts as the base's
+    first layer; the component loads and runs it; asking for more layers than exist is refused."""
+    import torch
+
+    from spacy_nerzoo.api import load
+
+    train, dev = write_conll(tmp_path / "t.txt", 2, seed=2), write_conll(tmp_path / "d.txt", 1, 3)
+    out = tmp_path / "out"
+    assert (
+        finetune.main(trainer_args(train, dev, out, "--epochs", "1", "--layers", "1", lr="1e-12"))
+        == 0
+    )
+    student = transformers.AutoModelForTokenClassification.from_pretrained(out / "best")
+    base = transformers.AutoModel.from_pretrained(tiny_base)
+    assert student.config.num_hidden_layers == 1 and len(student.base_model.encoder.layer) == 1
+    torch.testing.assert_close(
+        student.base_model.encoder.layer[0].output.dense.weight,
+        base.encoder.layer[0].output.dense.weight, atol=1e-6, rtol=0,
+    )  # fmt: skip
+    doc = load(str(out / "best"), max_length=32)("John Smith visited Paris for Reuters .")
+    assert len(doc) == 7
+    with pytest.raises(ValueError, match="--layers 3"):
+        finetune.main(trainer_args(train, dev, tmp_path / "o3", "--epochs", "1", "--layers", "3"))
+
+
 def test_resume_continues_from_last(
     tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile
 ) -> None:

@@ -15,13 +15,15 @@ pytest.importorskip("transformers")
 from spacy_nerzoo.training import finetune  # noqa: E402
 from spacy_nerzoo.training.settings import TrainSettings  # noqa: E402
 
-# The hyperparameter keys of every metrics.json written so far (the trainer's option names).
+# The hyperparameter keys of every metrics.json written so far (the trainer's option names);
+# "layers" was added on 2026-12-03 (older files lack it, and --resume skips missing keys).
 RECORDED_KEYS = [
     "train", "dev", "output", "format", "base_model", "epochs", "lr", "batch_size",
     "max_length", "stride", "seed", "warmup", "weight_decay", "clip", "threads", "bf16",
     "eval_bf16", "eval_batch_size", "eval_limit", "log_every", "max_steps", "save_every",
     "stop_after", "time_limit", "casing", "casing_lr", "soft_labels", "unlabelled",
-    "unlabelled_soft", "unlabelled_limit", "distill_alpha", "temperature", "head_lr", "resume",
+    "unlabelled_soft", "unlabelled_limit", "distill_alpha", "temperature", "head_lr", "layers",
+    "resume",
 ]  # fmt: skip
 
 
