@@ -77,6 +77,8 @@ from .common import (
 MODEL_DIR = "model"
 SERIAL_VERSION = 1
 _LOAD_LOCK = threading.Lock()
+# The window of a checkpoint that records none: what BERT-size encoders take.
+DEFAULT_MAX_LENGTH = 512
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class TokenClassifierNER(NERPipe):
         precision: Precision,
         alignment: Alignment,
         decoding: Decoding,
-        max_length: int,
+        max_length: int | None,
         stride: int | None,
         case_sensitive: bool,
         batch_size: int,
@@ -115,7 +117,7 @@ class TokenClassifierNER(NERPipe):
         overwrite_ents: bool | None = None,
     ) -> None:
         check_precision(backend, precision)
-        if max_length < 3:
+        if max_length is not None and max_length < 3:
             raise ValueError(f"max_length must be at least 3 wordpieces, got {max_length}")
         if stride is not None and stride < 0:
             raise ValueError(f"stride must be >= 0, got {stride}")
@@ -126,7 +128,9 @@ class TokenClassifierNER(NERPipe):
         self.model_source, self.id2label = model, id2label
         self.backend_name, self.precision = backend, precision
         # Docs to wordpiece windows, and the windows' scores back to tokens and entities.
-        self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
+        self.max_length_setting, self.stride, self.batch_size = max_length, stride, batch_size
+        # The window in wordpieces; ``None`` (a folder's default) is resolved with the model.
+        self.max_length: int = max_length or DEFAULT_MAX_LENGTH
         self.case_sensitive, self.alignment, self.decoding = case_sensitive, alignment, decoding
         self.label_level = label_level
         self.labels_filter = set(labels) if labels else None
@@ -168,6 +172,7 @@ class TokenClassifierNER(NERPipe):
 
     def _set_runtime(self, runtime: Runtime) -> None:
         limit = runtime.max_positions
+        self.max_length = self.max_length_setting or self.recorded_max_length(runtime)
         if limit is not None and self.max_length > limit:
             raise ValueError(
                 f"max_length={self.max_length} exceeds what model '{self.model_source}' accepts "
@@ -181,6 +186,18 @@ class TokenClassifierNER(NERPipe):
             )
         self._runtime = runtime
         self.model.shims.clear()  # a new network: bound again when training resumes
+
+    @staticmethod
+    def recorded_max_length(runtime: Runtime) -> int:
+        """The window the model was trained and validated with (the trainer records it as
+        ``nerzoo.max_length``): a folder then scores as the trainer reported, not at a generic
+        512. Else 512, or the model's position limit if smaller."""
+        nerzoo = getattr(runtime.config, "nerzoo", None) or {}
+        limit = runtime.max_positions
+        recorded = nerzoo.get("max_length")
+        if isinstance(recorded, int) and 3 <= recorded <= (limit or recorded):
+            return recorded
+        return min(DEFAULT_MAX_LENGTH, limit) if limit else DEFAULT_MAX_LENGTH
 
     def effective_stride(self, window: int, runtime: Runtime | None = None) -> int:
         """The overlap of consecutive windows: the ``stride`` setting; else the one the model
@@ -481,7 +498,8 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "precision": "int8" if bundled else "fp32",
         "alignment": "first",
         "decoding": "viterbi",
-        "max_length": entry.max_length if entry else 512,
+        # A folder or hub id: the window its trainer recorded, else 512 (``recorded_max_length``).
+        "max_length": entry.max_length if entry else None,
         "stride": entry.stride if entry else None,
         "case_sensitive": entry.case_sensitive if entry else True,
         "batch_size": 8,

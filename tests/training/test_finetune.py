@@ -142,14 +142,37 @@ def test_dev_f1_is_what_nerzoo_evaluate_reports(
     metrics = json.loads((out / "metrics.json").read_text())
     best = metrics["epochs"][metrics["best"]["epoch"] - 1]["valid"]
     # A window of 16 pieces: documents run in several overlapping windows, as at inference.
-    cli = ["evaluate", str(out / "best"), str(dev), "-c", "max_length=16", "-c", "stride=4"]
-    result = CliRunner().invoke(app, [*cli, "--json"])
-    assert result.exit_code == 0, result.output
-    phrase = json.loads(result.stdout)["phrase"]
-    assert phrase["scheme"] == "iob"
-    assert 100 * phrase["f1"] == pytest.approx(best["f1"], abs=1e-9)
-    for typ, scores in phrase["types"].items():
-        assert 100 * scores["f1"] == pytest.approx(best["per_type"][typ]["f1"], abs=1e-9)
+    # Without options the folder runs with the window and overlap its trainer recorded (it ran
+    # at a generic 512 before, and a real model then scored 0.4 below its validation).
+    for options in ([], ["-c", "max_length=16", "-c", "stride=4"]):
+        cli = ["evaluate", str(out / "best"), str(dev), *options]
+        result = CliRunner().invoke(app, [*cli, "--json"])
+        assert result.exit_code == 0, result.output
+        phrase = json.loads(result.stdout)["phrase"]
+        assert phrase["scheme"] == "iob"
+        assert 100 * phrase["f1"] == pytest.approx(best["f1"], abs=1e-9)
+        for typ, scores in phrase["types"].items():
+            assert 100 * scores["f1"] == pytest.approx(best["per_type"][typ]["f1"], abs=1e-9)
+
+
+def test_a_trained_folder_runs_with_its_recorded_window(
+    tmp_path: Path, trainer_args: TrainerArgs, write_conll: WriteFile
+) -> None:
+    """``add_pipe("token_classifier", config={"model": folder})`` takes the trainer's window
+    (``nerzoo.max_length``) and overlap; an explicit ``max_length`` still wins."""
+    from spacy_nerzoo.api import load
+
+    train, dev = write_conll(tmp_path / "t.txt", 2, seed=2), write_conll(tmp_path / "d.txt", 1, 3)
+    out = tmp_path / "out"
+    assert finetune.main(trainer_args(train, dev, out, "--epochs", "1", max_length=24)) == 0
+    nlp = load(str(out / "best"))
+    pipe = nlp.get_pipe(nlp.pipe_names[0])
+    nlp("John Smith visited Paris .")
+    assert (pipe.max_length, pipe.effective_stride(pipe.max_length - 2)) == (24, 6)
+    assert nlp.config["components"][nlp.pipe_names[0]]["max_length"] is None
+    explicit = load(str(out / "best"), max_length=20)
+    explicit("John Smith visited Paris .")
+    assert explicit.get_pipe(explicit.pipe_names[0]).max_length == 20
 
 
 @pytest.mark.parametrize(("tokenizer", "post"), [("generic", None), ("own", "none")])
