@@ -289,6 +289,9 @@ def train(args: TrainSettings) -> dict[str, Any]:
         "epochs": [],
         "best": None,
     }
+    base_info = Path(base) / "nerzoo_training.json"
+    if base_info.is_file():  # continued from a trained checkpoint: keep its recipe too
+        metrics["base_training"] = json.loads(base_info.read_text())
     start_epoch, start_batch, step, prior_wall = 0, 0, 0, 0.0
     ep_loss, ep_n, ep_time = 0.0, 0, 0.0
     if resume:

@@ -59,7 +59,8 @@ def casing_model(
         model.base_model.embeddings.token_type_embeddings.weight.normal_(0, 1.0)
     folder = tmp / "model"
     model.save_pretrained(folder)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+    files = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+    for name in (*files, "nerzoo_training.json"):
         (folder / name).write_bytes((out / "best" / name).read_bytes())
     return folder
 
@@ -155,6 +156,8 @@ def test_continuing_from_a_cased_checkpoint_keeps_its_casing_rows(
         return model.base_model.embeddings.token_type_embeddings.weight.detach()
 
     before, after = rows(casing_model), rows(out / "last")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "hyperparameters" in metrics["base_training"]  # the first stage's recipe is kept
     assert not torch.allclose(before[UPPER], before[0])  # the fixture's rows differ
     torch.testing.assert_close(after, before, atol=1e-6, rtol=0)
     plain = [a for a in args if a != "--casing"]
