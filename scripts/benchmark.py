@@ -1008,6 +1008,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="texts; default 200 (quick: 5)")
     parser.add_argument("--models", default="distilbert,albert,minilm")
     parser.add_argument("--model-dir", help="benchmark this checkpoint folder instead")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="builtin: also time this bundled model folder (onnx int8), e.g. a smaller "
+        "student; repeatable",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="windows per forward pass")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--data", type=Path, default=DATA, help="folder with CoNLL-2003 files")
@@ -1073,6 +1081,12 @@ def main(argv: list[str]) -> int:
                 variants.append(Variant("built-in vs spaCy", label, "nerzoo", None, name, cfg))
             else:
                 notes.append(f"{name} is not installed (spacy_nerzoo/models/{name})")
+        for folder in args.folder:
+            folder_cfg = {"model": str(folder), "backend": "onnx", "precision": "int8", **cfg}
+            label = f"{folder.name} (folder: onnx int8)"
+            variants.append(
+                Variant("built-in vs spaCy", label, "nerzoo", str(folder), config=folder_cfg)
+            )
         peer = spacy_peer(args.spacy_model)
         if peer:
             variants.append(Variant("built-in vs spaCy", SPACY_SM, "spacy", peer))
