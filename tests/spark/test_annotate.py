@@ -207,7 +207,10 @@ def test_tokens_column(spark: SparkSession, reference: Language) -> None:
     got = by_id(out)
     for i, doc in enumerate(reference.pipe(texts, batch_size=1)):
         assert got[i]["ner"] == token_structs(doc)
-    assert {t["tag"] for t in got[0]["ner"]} >= {"O", "B-PER", "I-PER", "B-ORG", "B-LOC"}
+    # Real tags of several types come through (over the three texts: which text holds an ORG is
+    # the model's call; the distilled model reads "Tim Cook of Apple" as a place).
+    tags = {t["tag"] for i in range(len(texts)) for t in got[i]["ner"]}
+    assert tags >= {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC"}
 
 
 def test_failing_rows_never_fail_the_job(
