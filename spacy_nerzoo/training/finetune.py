@@ -71,6 +71,7 @@ import torch
 
 from spacy_nerzoo.casing import N_CLASSES as N_CASING_CLASSES
 from spacy_nerzoo.casing import SCHEME as CASING_SCHEME
+from spacy_nerzoo.casing import config_scheme
 from spacy_nerzoo.data.readers import read_documents
 from spacy_nerzoo.serialization import recover_folder, replace_folder, write_json_atomic
 from spacy_nerzoo.training.checkpoints import (
@@ -222,7 +223,7 @@ def train(args: TrainSettings) -> dict[str, Any]:
         raise ValueError(
             f"--max-length exceeds the encoder's {model.config.max_position_embeddings}"
         )
-    base_casing = (getattr(model.config, "nerzoo", None) or {}).get("casing")
+    base_casing = config_scheme(model.config)
     if base_casing is not None and (not args.casing or base_casing != CASING_SCHEME):
         raise ValueError(
             f"{src} was trained with casing classes {base_casing!r}; continue it with --casing "
