@@ -74,6 +74,7 @@ SPACY_EXCLUDE = ("tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 TORCH_FP32, TORCH_BF16 = "torch fp32", "torch bf16"
 ONNX_FP32, ONNX_INT8 = "onnx fp32", "onnx int8"
 ONNX_INT8_SHIPPED = "onnx int8 (shipped)"
+ONNX_INT8_STATIC = "onnx int8, static scales"
 HF_PIPELINE = "HF pipeline (torch fp32)"
 BUILTIN = "minilm_conll03 (default: onnx int8)"
 BUILTIN_FEWNERD = "minilm_fewnerd (default: onnx int8)"
@@ -253,6 +254,36 @@ def prepare_onnx(path: Path, cache: Path) -> None:
         ensure_onnx(path, None, quantize=quantize)
 
 
+def prepare_static(path: Path, cache: Path, data: Path, documents: int) -> Path:
+    """A model folder whose ``model.int8.onnx`` is the cached per-row int8 export of ``path``
+    rewritten with static activation scales (export format 4), calibrated on the first
+    ``documents`` CoNLL-2003 train documents (never the timed text; without the corpus, the
+    built-in sentences)."""
+    import shutil
+
+    sys.path.insert(0, str(ROOT))
+    from spacy_nerzoo.export import static_scales
+    from spacy_nerzoo.export.onnx import ensure_onnx
+
+    folder = cache / "models" / f"{path.name}-static{documents}"
+    target = folder / "model.int8.onnx"
+    if target.is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in path.iterdir():  # config and tokenizer; no torch weights, so onnx is the only way
+        if f.is_file() and not f.name.endswith((".safetensors", ".bin", ".onnx")):
+            shutil.copy2(f, folder / f.name)
+    os.environ["SPACY_NERZOO_CACHE"] = str(cache)
+    per_row = ensure_onnx(path, None, quantize=True)
+    train = data / "train.txt"
+    corpus: Any = train if train.is_file() else list(FALLBACK_SENTENCES)
+    calibration = static_scales.Calibration(corpus=corpus, documents=documents)
+    static_scales.rewrite_file(
+        per_row, calibration.batches(path), target, note=calibration.describe()
+    )
+    return folder
+
+
 def shipped_minilm(name: str = "minilm_conll03") -> Path | None:
     """The folder of the built-in model ``name``, if this checkout has it."""
     sys.path.insert(0, str(ROOT))
@@ -280,13 +311,16 @@ def backend_variants(args: argparse.Namespace, notes: list[str]) -> list[Variant
         path = Path(args.model_dir).resolve()
         prepare_onnx(path, args.cache_dir)
         name = f"{json.loads((path / 'config.json').read_text())['model_type']} ({path.name})"
-        return nerzoo_variants(name, path, "token_classifier", args.batch_size)
+        variants = nerzoo_variants(name, path, "token_classifier", args.batch_size)
+        _add_static(variants, name, path, args)
+        return variants
     for model in args.models:
         if model in ("distilbert", "albert"):
             path = build_random_model(model, args.cache_dir / "models" / f"{model}-base-random")
             prepare_onnx(path, args.cache_dir)
             label = f"{'DistilBERT' if model == 'distilbert' else 'ALBERT'}-base (random)"
             variants += nerzoo_variants(label, path, "token_classifier", args.batch_size)
+            _add_static(variants, label, path, args)
         elif model == "minilm":
             label = "minilm_conll03"
             if MINILM_CHECKPOINT.is_dir() and (MINILM_CHECKPOINT / "config.json").is_file():
@@ -306,6 +340,18 @@ def backend_variants(args: argparse.Namespace, notes: list[str]) -> list[Variant
         else:
             raise SystemExit(f"unknown model {model!r}: choose from distilbert, albert, minilm")
     return variants
+
+
+def _add_static(variants: list[Variant], label: str, path: Path, args: argparse.Namespace) -> None:
+    """With ``--static-scales``: the static-scale int8 row, before the HF pipeline row."""
+    if not args.static_scales:
+        return
+    static = prepare_static(path, args.cache_dir, args.data, args.static_scales)
+    cfg: dict[str, Any] = {"model": str(static), "backend": "onnx", "precision": "int8"}
+    if args.batch_size:
+        cfg["batch_size"] = args.batch_size
+    row = Variant(label, ONNX_INT8_STATIC, "nerzoo", str(static), "token_classifier", cfg)
+    variants.insert(len(variants) - 1, row)
 
 
 # -- the worker: one variant, one fresh process ------------------------------------------------
@@ -1017,6 +1063,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "student; repeatable",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="windows per forward pass")
+    parser.add_argument(
+        "--window",
+        type=int,
+        action="append",
+        default=[],
+        help="builtin: also time minilm_conll03 with windows of this many wordpieces "
+        "(max_length; its default is the 256 it was trained on); repeatable",
+    )
+    parser.add_argument(
+        "--static-scales",
+        type=int,
+        default=0,
+        metavar="DOCS",
+        help="backends: also time the random base-size models' int8 file with static activation "
+        "scales calibrated on DOCS CoNLL-2003 train documents (export format 4)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--data", type=Path, default=DATA, help="folder with CoNLL-2003 files")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -1081,6 +1143,15 @@ def main(argv: list[str]) -> int:
                 variants.append(Variant("built-in vs spaCy", label, "nerzoo", None, name, cfg))
             else:
                 notes.append(f"{name} is not installed (spacy_nerzoo/models/{name})")
+        if shipped_minilm() is not None:
+            for window in args.window:
+                label = f"minilm_conll03 (onnx int8, {window}-piece windows)"
+                window_cfg = {**cfg, "max_length": window}
+                variants.append(
+                    Variant(
+                        "built-in vs spaCy", label, "nerzoo", None, "minilm_conll03", window_cfg
+                    )
+                )
         for folder in args.folder:
             folder_cfg = {"model": str(folder), "backend": "onnx", "precision": "int8", **cfg}
             label = f"{folder.name} (folder: onnx int8)"

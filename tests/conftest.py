@@ -8,8 +8,11 @@ The builders live in the package so the measuring scripts use the same models.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from spacy_nerzoo.testing import (
 )
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,3 +94,19 @@ def shared_data() -> Path:
     if not path.exists():
         pytest.skip("../shared/data is absent")
     return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def repo_script() -> Callable[[str], ModuleType]:
+    """``repo_script("int8_options")`` -> ``scripts/int8_options.py`` imported as a module (the
+    measuring scripts are not part of the package)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -3,32 +3,27 @@ same entities and confidences at every nlp.pipe batch size (the full run is in t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from spacy_nerzoo.api import availability
 from spacy_nerzoo.catalogue import ZOO
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "batch_independence.py"
 
-
-def _script():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("batch_independence", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture()
+def script(repo_script: Callable[[str], ModuleType]) -> ModuleType:
+    return repo_script("batch_independence")
 
 
 @pytest.mark.skipif(
     not availability(ZOO["minilm_conll03"]).available, reason="the built-in model is not here"
 )
-def test_shipped_model_same_entities_at_any_batch_size(shared_data: Path) -> None:
-    script = _script()
+def test_shipped_model_same_entities_at_any_batch_size(
+    script: ModuleType, shared_data: Path
+) -> None:
     valid = shared_data / "conll2003" / "valid.txt"
     nlp = script.load("minilm_conll03", None)
     words = script.texts(valid, "sentences", 150)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,19 +19,15 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 VARIANTS = ["torch fp32", "torch bf16", "onnx fp32", "onnx int8", "HF pipeline (torch fp32)"]
 
 
-def _load_script() -> object:
-    spec = importlib.util.spec_from_file_location("nerzoo_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nerzoo_benchmark"] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture()
+def script(repo_script: Callable[[str], ModuleType]) -> ModuleType:
+    return repo_script("benchmark")
 
 
 def test_quick_backends_run_reports_every_variant(
     tiny_model: Callable[..., Path], tmp_path: Path
 ) -> None:
-    markdown = tmp_path / "bench.md"
+    markdown = tmp_path / "script.md"
     cmd = [
         sys.executable,
         str(SCRIPT),
@@ -47,7 +44,7 @@ def test_quick_backends_run_reports_every_variant(
         "--markdown",
         str(markdown),
     ]
-    png = tmp_path / "bench.png"
+    png = tmp_path / "script.png"
     if importlib.util.find_spec("matplotlib") is not None:
         cmd += ["--png", str(png)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -69,10 +66,9 @@ def test_quick_backends_run_reports_every_variant(
         assert png.stat().st_size > 0
 
 
-def test_tables_and_targets_from_results() -> None:
-    bench = _load_script()
-    variant = bench.Variant  # type: ignore[attr-defined]
-    result = bench.Result  # type: ignore[attr-defined]
+def test_tables_and_targets_from_results(script: ModuleType) -> None:
+    variant = script.Variant  # type: ignore[attr-defined]
+    result = script.Result  # type: ignore[attr-defined]
 
     def res(name: str, seconds: float, network: float) -> object:
         runs = [
@@ -93,24 +89,25 @@ def test_tables_and_targets_from_results() -> None:
         result(variant("m", "onnx fp32", "nerzoo"), 1000, error="boom"),
     ]
     refs = ["torch fp32", "HF pipeline (torch fp32)"]
-    header = bench.table_header(refs)  # type: ignore[attr-defined]
-    rows = bench.table_rows(results, refs)  # type: ignore[attr-defined]
+    header = script.table_header(refs)  # type: ignore[attr-defined]
+    rows = script.table_rows(results, refs)  # type: ignore[attr-defined]
     assert all(len(r) == len(header) for r in rows)
     assert rows[1][2:9] == ["5,000", "5,000–5,000", "2,500", "5.00x", "10.00x", "5.00x", "10.00x"]
     assert rows[1][9:11] == ["95.0%", "5.0%"]
     assert rows[3][2] == "failed"
-    targets = bench.check_backend_targets(results)  # type: ignore[attr-defined]
+    targets = script.check_backend_targets(results)  # type: ignore[attr-defined]
     assert "m: onnx int8 >= 3.5x torch fp32: 5.00x, met" in targets
     assert "m: torch fp32 >= 1.5x HF pipeline: 2.00x, met" in targets
     assert any("outside-network" in t and "5.0%, met" in t for t in targets)
-    md = bench.render_markdown(header, rows)  # type: ignore[attr-defined]
+    md = script.render_markdown(header, rows)  # type: ignore[attr-defined]
     assert md.count("\n") == len(rows) + 1
 
 
 @pytest.mark.parametrize("n", [3, 25])
-def test_sentences_fall_back_when_corpus_is_absent(tmp_path: Path, n: int) -> None:
-    bench = _load_script()
-    texts = bench.sentence_texts(tmp_path, n)  # type: ignore[attr-defined]
+def test_sentences_fall_back_when_corpus_is_absent(
+    script: ModuleType, tmp_path: Path, n: int
+) -> None:
+    texts = script.sentence_texts(tmp_path, n)  # type: ignore[attr-defined]
     assert len(texts.texts) == n
     assert texts.words == sum(len(t.split()) for t in texts.texts)
     assert "not found" in texts.description
@@ -125,13 +122,12 @@ def test_sentences_fall_back_when_corpus_is_absent(tmp_path: Path, n: int) -> No
         ({"sse4_2"}, "pre-AVX2"),
     ],
 )
-def test_cpu_class_from_flags(flags: set[str], expected: str) -> None:
-    assert _load_script().cpu_class(flags) == expected  # type: ignore[attr-defined]
+def test_cpu_class_from_flags(script: ModuleType, flags: set[str], expected: str) -> None:
+    assert script.cpu_class(flags) == expected  # type: ignore[attr-defined]
 
 
-def test_builtin_targets_per_cpu_second_depend_on_the_cpu_class() -> None:
-    bench = _load_script()
-    variant, result = bench.Variant, bench.Result  # type: ignore[attr-defined]
+def test_builtin_targets_per_cpu_second_depend_on_the_cpu_class(script: ModuleType) -> None:
+    variant, result = script.Variant, script.Result  # type: ignore[attr-defined]
 
     def res(name: str, seconds: float, cpu_s: float) -> object:
         runs = [{"seconds": seconds, "cpu_s": cpu_s, "network_s": None}]
@@ -140,12 +136,12 @@ def test_builtin_targets_per_cpu_second_depend_on_the_cpu_class() -> None:
     # Ours: 1,000 words/s wall on two cores (0.5 words per CPU-ms); spaCy: one core, half the
     # wall speed, so the same per CPU-second.
     results = [
-        res(bench.BUILTIN, 1.0, 2.0),  # type: ignore[attr-defined]
-        res(bench.SPACY_SM, 2.0, 2.0),  # type: ignore[attr-defined]
-        res(bench.SPACY_SM_CORES, 1.25, 2.5),  # type: ignore[attr-defined]
+        res(script.BUILTIN, 1.0, 2.0),  # type: ignore[attr-defined]
+        res(script.SPACY_SM, 2.0, 2.0),  # type: ignore[attr-defined]
+        res(script.SPACY_SM_CORES, 1.25, 2.5),  # type: ignore[attr-defined]
     ]
-    avx2 = bench.check_builtin_targets(results, "AVX2")  # type: ignore[attr-defined]
+    avx2 = script.check_builtin_targets(results, "AVX2")  # type: ignore[attr-defined]
     assert avx2[0].endswith("(1.00x), met")
-    avx512 = bench.check_builtin_targets(results, "AVX-512")  # type: ignore[attr-defined]
+    avx512 = script.check_builtin_targets(results, "AVX-512")  # type: ignore[attr-defined]
     assert ">= 2x" in avx512[0] and avx512[0].endswith("(1.00x), NOT met")
     assert any("same cores" in line and "(1.25x)" in line for line in avx2)

@@ -3,8 +3,6 @@ weights say (the source every int8 recipe there is made from)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -14,16 +12,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "int8_options.py"
 
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("int8_options", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture()
+def script(repo_script: Callable[[str], ModuleType]) -> ModuleType:
+    return repo_script("int8_options")
 
 
 def _logits(model: bytes | str, ids: np.ndarray) -> np.ndarray:
@@ -32,7 +24,9 @@ def _logits(model: bytes | str, ids: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(["logits"], feed)[0])
 
 
-def test_dequantized_graph_matches_fp32(tiny_model: Callable[..., Path], tmp_path: Path) -> None:
+def test_dequantized_graph_matches_fp32(
+    script: ModuleType, tiny_model: Callable[..., Path], tmp_path: Path
+) -> None:
     pytest.importorskip("torch")
     from spacy_nerzoo.export.onnx import export_onnx
 
@@ -41,7 +35,7 @@ def test_dequantized_graph_matches_fp32(tiny_model: Callable[..., Path], tmp_pat
     int8 = export_onnx(model, tmp_path / "int8.onnx", quantize=True)
     model_proto = onnx.load(str(int8))
     n_products = sum(n.op_type == "MatMulIntegerToFloat" for n in model_proto.graph.node)
-    assert _script().dequantize(model_proto) == n_products > 0
+    assert script.dequantize(model_proto) == n_products > 0
     ops = {n.op_type for n in model_proto.graph.node}
     assert not ops & {"MatMulIntegerToFloat", "QuantizeLinear", "ReduceMax"}
     ids = np.random.default_rng(0).integers(5, 200, size=(2, 16))
@@ -50,16 +44,15 @@ def test_dequantized_graph_matches_fp32(tiny_model: Callable[..., Path], tmp_pat
     assert np.sqrt(np.mean((got - ref) ** 2)) / ref.std() < 0.05
 
 
-def test_agreement_f1_counts_exact_entities() -> None:
-    script = _script()
+def test_agreement_f1_counts_exact_entities(script: ModuleType) -> None:
     ref = [{(0, 1, "PER"), (3, 5, "ORG")}, set()]
     assert script.agreement_f1(ref, ref) == 100.0
     assert script.agreement_f1(ref, [{(0, 1, "PER")}, {(2, 3, "LOC")}]) == 50.0  # 2*1 / (2+2)
     assert script.agreement_f1([set()], [set()]) == 100.0
 
 
-def test_off_domain_sets_keep_the_sentence_shapes(shared_data: Path) -> None:
-    sets = _script().off_domain_sets(20)
+def test_off_domain_sets_keep_the_sentence_shapes(script: ModuleType, shared_data: Path) -> None:
+    sets = script.off_domain_sets(20)
     valid = sets["CoNLL-2003 valid (in domain)"]
     assert len(valid) == 20 and len(sets["Few-NERD dev"]) == 20
     for name in ("lower-cased valid", "ALL-CAPS valid", "valid in Greek letters"):
