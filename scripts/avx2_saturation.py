@@ -242,9 +242,10 @@ class Result:
 
 
 def run_variant(
-    nlp: Any, path: Path, gold_docs: list[Any], one_window: bool
+    nlp: Any, path: Path, gold_docs: list[Any], one_window: bool, scheme: str = "iob"
 ) -> tuple[list[set[Any]], float, float]:
-    """Entities per Doc and conlleval F1 with the pipeline's network swapped for ``path``."""
+    """Entities per Doc and F1 (conlleval, ``scheme`` tags) with the pipeline's network
+    swapped for ``path``."""
     from int8_options import _runtime  # type: ignore[import-not-found]
 
     from spacy_nerzoo.backends.onnx_backend import OnnxBackend
@@ -259,7 +260,7 @@ def run_variant(
     start = time.perf_counter()
     try:
         pred = list(nlp.pipe((fresh_doc(d, nlp.vocab) for d in gold_docs), batch_size=32))
-        report = evaluate_docs(gold_docs, iter(pred), scheme="iob")
+        report = evaluate_docs(gold_docs, iter(pred), scheme=scheme)  # type: ignore[arg-type]
     finally:
         runtime.backend = original
     ents = [{(e.start, e.end, e.label_) for e in d.ents} for d in pred]
@@ -319,12 +320,30 @@ def saturation_counts(path: Path, batches: list[dict[str, np.ndarray]]) -> Count
     return counts
 
 
+# key: (row name, graph edit, emulate the AVX2 kernel)
+VARIANTS: dict[str, tuple[str, Any, bool]] = {
+    "shipped-exact": ("shipped, exact (VNNI / AMX)", None, False),
+    "shipped-avx2": ("shipped, AVX2 kernel (emulated)", None, True),
+    "act7-exact": ("7-bit activations, exact", seven_bit_activations, False),
+    "act7-avx2": ("7-bit activations, AVX2 kernel (emulated)", seven_bit_activations, True),
+    "w7-exact": ("7-bit weights, exact", seven_bit_weights, False),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="minilm_conll03")
     parser.add_argument("--gold", type=Path, required=True, help=".spacy DocBin (F1)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N gold Docs")
-    parser.add_argument("--count-docs", type=int, default=10, help="Docs for the clip counts")
+    parser.add_argument(
+        "--count-docs", type=int, default=10, help="Docs for the clip counts (0: none)"
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)} (shipped-exact always runs: the "
+        "reference)",
+    )
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
 
@@ -333,8 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     from spacy.tokens import DocBin
 
     from spacy_nerzoo.api import load
+    from spacy_nerzoo.cli.evaluate import SchemeChoice, _scheme
 
+    wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(wanted) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     nlp = load(args.model)
+    scheme = _scheme(SchemeChoice.auto, args.gold, nlp)
     shipped = Path(_runtime(nlp).backend.path)
     gold_docs = list(DocBin().from_disk(args.gold).get_docs(nlp.vocab))
     if args.limit:
@@ -342,13 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"- Command: `python scripts/avx2_saturation.py {' '.join(argv or sys.argv[1:])}`",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Model: {args.model} ({shipped.name}); {len(gold_docs)} gold Docs from {args.gold}",
+        f"- Model: {args.model} ({shipped.name}); {len(gold_docs)} gold Docs from {args.gold}; "
+        f"F1 on {scheme.upper()} tags",
         "",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        files: dict[str, tuple[Path, bool]] = {"shipped, exact (VNNI / AMX)": (shipped, False)}
-
-        def make(name: str, edit: Any, emulate: bool) -> None:
+        files: dict[str, tuple[Path, bool]] = {VARIANTS["shipped-exact"][0]: (shipped, False)}
+        for key in wanted:
+            name, edit, emulate = VARIANTS[key]
+            if key == "shipped-exact":
+                continue
             model = onnx.load(str(shipped))
             if edit is not None:
                 edit(model)
@@ -358,24 +386,23 @@ def main(argv: list[str] | None = None) -> int:
             onnx.save(model, str(path))
             files[name] = (path, emulate)
 
-        make("shipped, AVX2 kernel (emulated)", None, True)
-        make("7-bit activations, exact", seven_bit_activations, False)
-        make("7-bit activations, AVX2 kernel (emulated)", seven_bit_activations, True)
-        make("7-bit weights, exact", seven_bit_weights, False)
-
         texts = [[t.text for t in d] for d in gold_docs[: args.count_docs]]
-        batches = record_batches(nlp, texts)
-        c = saturation_counts(shipped, batches)
-        worst = int(c.clipped.argmax())
+        if texts:
+            batches = record_batches(nlp, texts)
+            c = saturation_counts(shipped, batches)
+            worst = int(c.clipped.argmax())
+            share = c.clipped[worst] / c.total[worst]
+            lines += [
+                f"Clipped pair sums, shipped graph on the first {len(texts)} Docs "
+                f"({len(batches)} forward passes, padding included): {int(c.clipped.sum()):,} of "
+                f"{int(c.total.sum()):,} ({c.clipped.sum() / c.total.sum():.2e}); "
+                f"{int((c.clipped > 0).sum())} of {len(c.clipped)} products have some; most in "
+                f"product {worst}: {int(c.clipped[worst]):,} ({share:.2e} "
+                f"of its pair sums). Logits against the exact graph, {c.tokens:,} real wordpieces: "
+                f"largest difference {c.max_logit_diff:.3f}, {c.argmax_changed} wordpieces change "
+                "label.",
+            ]
         lines += [
-            f"Clipped pair sums, shipped graph on the first {len(texts)} Docs "
-            f"({len(batches)} forward passes, padding included): {int(c.clipped.sum()):,} of "
-            f"{int(c.total.sum()):,} ({c.clipped.sum() / c.total.sum():.2e}); "
-            f"{int((c.clipped > 0).sum())} of {len(c.clipped)} products have some; most in "
-            f"product {worst}: {int(c.clipped[worst]):,} ({c.clipped[worst] / c.total[worst]:.2e} "
-            f"of its pair sums). Logits against the exact graph, {c.tokens:,} real wordpieces: "
-            f"largest difference {c.max_logit_diff:.3f}, {c.argmax_changed} wordpieces change "
-            "label.",
             "",
             "| variant | F1 | entity agreement with shipped exact | Docs differing | entities "
             "| seconds |",
@@ -384,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines), flush=True)
         reference: list[set[Any]] | None = None
         for name, (path, emulate) in files.items():
-            ents, score, seconds = run_variant(nlp, path, gold_docs, one_window=emulate)
+            ents, score, seconds = run_variant(nlp, path, gold_docs, emulate, scheme)
             if reference is None:
                 reference = ents
             both = sum(len(a & b) for a, b in zip(reference, ents, strict=True))

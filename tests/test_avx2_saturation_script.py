@@ -5,6 +5,7 @@ saturating kernel, differs from the exact product exactly where a pair saturates
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -116,3 +117,46 @@ def test_seven_bit_activations_refuse_a_graph_without_row_scales(
     _, weight, scale = case
     with pytest.raises(ValueError, match="per-row"):
         script.seven_bit_activations(_product_model(weight, scale))
+
+
+def test_main_reports_the_emulated_shipped_model(script: ModuleType, tmp_path: Path) -> None:
+    import spacy
+    from spacy.tokens import Doc, DocBin
+
+    from spacy_nerzoo.api import availability
+    from spacy_nerzoo.catalogue import ZOO
+
+    if not availability(ZOO["minilm_conll03"]).available:
+        pytest.skip("the built-in model is not here")
+    vocab = spacy.blank("en").vocab
+    words = "Angela Merkel met Emmanuel Macron in Paris on Monday .".split()
+    doc = Doc(
+        vocab, words=words, ents=["B-PER", "I-PER", "O", "B-PER", "I-PER", "O", "B-LOC"] + ["O"] * 3
+    )
+    gold = tmp_path / "gold.spacy"
+    DocBin(docs=[doc]).to_disk(gold)
+    out = tmp_path / "out.md"
+    argv = [
+        "--gold",
+        str(gold),
+        "--count-docs",
+        "1",
+        "--variants",
+        "shipped-avx2",
+        "--markdown",
+        str(out),
+    ]
+    assert script.main(argv) == 0
+    text = out.read_text()
+    assert "Clipped pair sums" in text and "F1 on IOB tags" in text
+    rows = [line for line in text.splitlines() if line.startswith("| shipped")]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| shipped, exact (VNNI / AMX)",
+        "| shipped, AVX2 kernel (emulated)",
+    ]
+    assert rows[0].split(" | ")[2] == "100.00"  # the reference agrees with itself
+
+
+def test_main_refuses_an_unknown_variant(script: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        script.main(["--gold", str(tmp_path / "x.spacy"), "--variants", "nope"])
