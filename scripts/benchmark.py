@@ -79,6 +79,7 @@ HF_PIPELINE = "HF pipeline (torch fp32)"
 BUILTIN = "minilm_conll03 (default: onnx int8)"
 BUILTIN_FEWNERD = "minilm_fewnerd (default: onnx int8)"
 SPACY_SM = "en_core_web_sm (tok2vec+ner)"
+SPACY_SM_TUNED = "en_core_web_sm (tok2vec+ner), batch_size = {}"
 SPACY_SM_CORES = "en_core_web_sm (tok2vec+ner), n_process = cores"
 # CPU flags that decide which int8 / bf16 kernels run (in the report, in this order).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8")
@@ -383,6 +384,11 @@ class NetTimer:
             self.calls += 1
 
 
+def worker_batch_size(n_texts: int, n_process: int) -> int:
+    """``nlp.pipe`` batch size giving each of ``n_process`` workers about eight batches."""
+    return max(1, -(-n_texts // (8 * n_process)))
+
+
 def _load(variant: Variant, threads: int) -> tuple[Any, NetTimer | None]:
     """Build the thing to time; returns ``(run(texts), network timer)``."""
     if variant.kind == "spacy":
@@ -392,7 +398,18 @@ def _load(variant: Variant, threads: int) -> tuple[Any, NetTimer | None]:
         nlp = spacy.load(variant.path, exclude=list(SPACY_EXCLUDE))
         assert nlp.pipe_names == ["tok2vec", "ner"], nlp.pipe_names
         n_process = int(variant.config.get("n_process", 1))
-        return (lambda texts: sum(1 for _ in nlp.pipe(texts, n_process=n_process))), None
+        if n_process == 1:
+            size = variant.config.get("batch_size")  # None: nlp.batch_size (1000)
+            return (lambda texts: sum(1 for _ in nlp.pipe(texts, batch_size=size))), None
+
+        def run(texts: list[str]) -> int:
+            # spaCy hands whole batches (nlp.batch_size texts, 1000 by default) to its workers in
+            # turn, so 231 documents would all go to one worker: batches small enough that
+            # every worker gets a share.
+            size = worker_batch_size(len(texts), n_process)
+            return sum(1 for _ in nlp.pipe(texts, n_process=n_process, batch_size=size))
+
+        return run, None
     if variant.kind == "hf":
         import torch
         from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
@@ -816,15 +833,23 @@ def check_builtin_targets(results: list[Result], cpu_class_name: str) -> list[st
         return []
     ours = by_name[BUILTIN]
     lines = []
-    if SPACY_SM in by_name:
-        a, b = ours.words_per_cpu_s, by_name[SPACY_SM].words_per_cpu_s
+    # The peer at its best: the faster per CPU-second of its one-process rows.
+    peers = [
+        r
+        for name, r in by_name.items()
+        if name == SPACY_SM or name.startswith(SPACY_SM_TUNED.format(""))
+    ]
+    best = max(peers, key=lambda r: r.words_per_cpu_s or 0.0, default=None)
+    if best is not None:
+        a, b = ours.words_per_cpu_s, best.words_per_cpu_s
         goal = BUILTIN_CPU_TARGETS.get(cpu_class_name)
         if a and b and goal is not None:
             verdict = "met" if a / b >= goal else "NOT met"
             lines.append(
                 f"built-in words per CPU-second >= {goal:g}x en_core_web_sm's on {cpu_class_name}: "
-                f"{a:,.0f} vs {b:,.0f} ({a / b:.2f}x), {verdict}"
+                f"{a:,.0f} vs {b:,.0f} ({best.variant.name}; {a / b:.2f}x), {verdict}"
             )
+    if SPACY_SM in by_name:
         peer = by_name[SPACY_SM].words_per_s
         lines.append(
             f"wall clock vs en_core_web_sm in one process: {ours.words_per_s:,.0f} vs "
@@ -1064,6 +1089,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=None, help="windows per forward pass")
     parser.add_argument(
+        "--peer-batch-size",
+        type=int,
+        default=64,
+        help="builtin: also time en_core_web_sm with nlp.pipe(batch_size=N) (0: only its "
+        "default of 1000); the per-CPU-second target uses the faster of the two",
+    )
+    parser.add_argument(
         "--window",
         type=int,
         action="append",
@@ -1161,6 +1193,12 @@ def main(argv: list[str]) -> int:
         peer = spacy_peer(args.spacy_model)
         if peer:
             variants.append(Variant("built-in vs spaCy", SPACY_SM, "spacy", peer))
+            if args.peer_batch_size:
+                # spaCy's default nlp.pipe batch (1000 texts) is its slow setting on long
+                # documents (docs/benchmarks.md): the peer at a batch size it runs well at too.
+                tuned = SPACY_SM_TUNED.format(args.peer_batch_size)
+                cfg_peer = {"batch_size": args.peer_batch_size}
+                variants.append(Variant("built-in vs spaCy", tuned, "spacy", peer, config=cfg_peer))
             cores = len(os.sched_getaffinity(0))
             if cores > 1:
                 variants.append(

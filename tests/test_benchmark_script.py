@@ -141,7 +141,24 @@ def test_builtin_targets_per_cpu_second_depend_on_the_cpu_class(script: ModuleTy
         res(script.SPACY_SM_CORES, 1.25, 2.5),  # type: ignore[attr-defined]
     ]
     avx2 = script.check_builtin_targets(results, "AVX2")  # type: ignore[attr-defined]
-    assert avx2[0].endswith("(1.00x), met")
+    assert avx2[0].endswith("1.00x), met")
     avx512 = script.check_builtin_targets(results, "AVX-512")  # type: ignore[attr-defined]
-    assert ">= 2x" in avx512[0] and avx512[0].endswith("(1.00x), NOT met")
+    assert ">= 2x" in avx512[0] and avx512[0].endswith("1.00x), NOT met")
     assert any("same cores" in line and "(1.25x)" in line for line in avx2)
+    # spaCy at a smaller nlp.pipe batch runs 1.6x faster per CPU-second: the target is judged
+    # against the peer at its best, not at its slow default.
+    tuned = script.SPACY_SM_TUNED.format(64)  # type: ignore[attr-defined]
+    faster = script.check_builtin_targets(  # type: ignore[attr-defined]
+        [*results, res(tuned, 1.25, 1.25)], "AVX2"
+    )
+    assert tuned in faster[0] and faster[0].endswith("0.62x), NOT met")
+
+
+@pytest.mark.parametrize(("texts", "n_process", "size"), [(231, 2, 15), (16, 2, 1), (1, 2, 1)])
+def test_worker_batches_reach_every_process(
+    script: ModuleType, texts: int, n_process: int, size: int
+) -> None:
+    # spaCy deals whole batches to its workers in turn: one batch of everything (the default
+    # batch size is 1000) left the second worker idle in the n_process rows.
+    assert script.worker_batch_size(texts, n_process) == size  # type: ignore[attr-defined]
+    assert -(-texts // size) >= min(texts, n_process)
