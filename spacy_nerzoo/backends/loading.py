@@ -289,6 +289,22 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:300] if lines else type(exc).__name__
 
 
+# The window of a checkpoint that records none: what BERT-size encoders take.
+DEFAULT_MAX_LENGTH = 512
+
+
+def recorded_max_length(config: Any) -> int:
+    """The window, in wordpieces, a model is run with when none is asked for: the one its
+    trainer trained and validated it with (``config.nerzoo["max_length"]``), so it scores as the
+    trainer reported; else 512, or the position limit if smaller. The component, teacher
+    labelling and static-scale calibration all window a model this way."""
+    limit = max_positions(config)
+    recorded = (getattr(config, "nerzoo", None) or {}).get("max_length")
+    if isinstance(recorded, int) and 3 <= recorded <= (limit or recorded):
+        return recorded
+    return min(DEFAULT_MAX_LENGTH, limit) if limit else DEFAULT_MAX_LENGTH
+
+
 def max_positions(config: Any) -> int | None:
     """Longest input (special tokens included) the model's position embeddings allow."""
     n = getattr(config, "max_position_embeddings", None)

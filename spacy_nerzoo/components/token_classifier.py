@@ -45,7 +45,12 @@ from ..alignment import (
     word_heads,
 )
 from ..backends.base import BackendName, Precision, check_precision
-from ..backends.loading import Checkpoint, resolve_checkpoint
+from ..backends.loading import (
+    DEFAULT_MAX_LENGTH,
+    Checkpoint,
+    recorded_max_length,
+    resolve_checkpoint,
+)
 from ..backends.runtime import Runtime, head_types, load_runtime, load_with_new_head, new_head_tags
 from ..catalogue import ZooEntry
 from ..decoding import Decoding, TagScheme, decode_flat
@@ -77,8 +82,6 @@ from .common import (
 MODEL_DIR = "model"
 SERIAL_VERSION = 1
 _LOAD_LOCK = threading.Lock()
-# The window of a checkpoint that records none: what BERT-size encoders take.
-DEFAULT_MAX_LENGTH = 512
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +175,7 @@ class TokenClassifierNER(NERPipe):
 
     def _set_runtime(self, runtime: Runtime) -> None:
         limit = runtime.max_positions
-        self.max_length = self.max_length_setting or self.recorded_max_length(runtime)
+        self.max_length = self.max_length_setting or recorded_max_length(runtime.config)
         if limit is not None and self.max_length > limit:
             raise ValueError(
                 f"max_length={self.max_length} exceeds what model '{self.model_source}' accepts "
@@ -186,18 +189,6 @@ class TokenClassifierNER(NERPipe):
             )
         self._runtime = runtime
         self.model.shims.clear()  # a new network: bound again when training resumes
-
-    @staticmethod
-    def recorded_max_length(runtime: Runtime) -> int:
-        """The window the model was trained and validated with (the trainer records it as
-        ``nerzoo.max_length``): a folder then scores as the trainer reported, not at a generic
-        512. Else 512, or the model's position limit if smaller."""
-        nerzoo = getattr(runtime.config, "nerzoo", None) or {}
-        limit = runtime.max_positions
-        recorded = nerzoo.get("max_length")
-        if isinstance(recorded, int) and 3 <= recorded <= (limit or recorded):
-            return recorded
-        return min(DEFAULT_MAX_LENGTH, limit) if limit else DEFAULT_MAX_LENGTH
 
     def effective_stride(self, window: int, runtime: Runtime | None = None) -> int:
         """The overlap of consecutive windows: the ``stride`` setting; else the one the model
@@ -498,7 +489,7 @@ def default_config(entry: ZooEntry | None) -> dict[str, Any]:
         "precision": "int8" if bundled else "fp32",
         "alignment": "first",
         "decoding": "viterbi",
-        # A folder or hub id: the window its trainer recorded, else 512 (``recorded_max_length``).
+        # A folder or hub id: the window its trainer recorded, else 512 (recorded_max_length).
         "max_length": entry.max_length if entry else None,
         "stride": entry.stride if entry else None,
         "case_sensitive": entry.case_sensitive if entry else True,

@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -337,17 +338,18 @@ def corpus_batches(
 ) -> list[Batch]:
     """Network inputs for ``documents`` (word lists), the way the component builds them: each
     document cut into windows of up to ``max_length`` wordpieces between the special tokens
-    (default: the model's ``config.nerzoo["max_length"]``, else 256), ``batch_size`` windows per
+    (default: the component's, ``recorded_max_length``), ``batch_size`` windows per
     batch padded to the longest, and each piece's casing class as its token type when the model
     was trained with them. ``model_dir`` holds ``tokenizer.json`` and ``config.json``."""
     from tokenizers import Tokenizer
 
+    from ..backends.loading import recorded_max_length
     from ..casing import word_class
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     nerzoo = config.get("nerzoo") or {}
-    length = int(max_length or nerzoo.get("max_length") or 256)
+    length = max_length or recorded_max_length(SimpleNamespace(**config))
     casing = bool(nerzoo.get("casing"))
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tokenizer.no_padding()

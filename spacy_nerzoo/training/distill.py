@@ -79,14 +79,14 @@ def word_distributions(
 
     from spacy_nerzoo.alignment import pad_token_id
     from spacy_nerzoo.backends.cased import register_model
-    from spacy_nerzoo.backends.loading import load_tokenizer
+    from spacy_nerzoo.backends.loading import load_tokenizer, recorded_max_length
 
     register_model()
     model = AutoModelForTokenClassification.from_pretrained(str(teacher)).eval()
     tokenizer = load_tokenizer(teacher, model.config)
     config = model.config
     labels = teacher_labels(config)
-    length = max_length or int((getattr(config, "nerzoo", None) or {}).get("max_length", 256))
+    length = max_length or recorded_max_length(config)
     casing = config_scheme(config) is not None
     windows = build_windows(unlabelled(docs), tokenizer, length, labels, casing=casing)
     out = np.full((n_words(docs), len(labels)), np.nan, dtype=np.float32)

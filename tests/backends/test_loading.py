@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 
 import pytest
 import spacy
@@ -118,3 +119,23 @@ def test_missing_local_path_is_not_sent_to_the_hub(tmp_path):
         resolve_checkpoint(str(tmp_path / "missing"), component="token_classifier")
     with pytest.raises(ModelLoadError, match="does not exist"):
         resolve_checkpoint("./missing/model", component="token_classifier")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"max_position_embeddings": 512, "nerzoo": {"max_length": 256}}, 256),
+        ({"max_position_embeddings": 512}, 512),  # nothing recorded: BERT's window
+        ({"max_position_embeddings": 128}, 128),  # ... or the position limit if smaller
+        ({"max_position_embeddings": 128, "nerzoo": {"max_length": 256}}, 128),  # impossible
+        ({"nerzoo": {"max_length": 2}}, 512),  # too short to hold the special tokens
+        ({"model_type": "mpnet", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
+        ({}, 512),
+    ],
+)
+def test_recorded_max_length(config: dict[str, Any], expected: int) -> None:
+    from types import SimpleNamespace
+
+    from spacy_nerzoo.backends.loading import recorded_max_length
+
+    assert recorded_max_length(SimpleNamespace(**config)) == expected

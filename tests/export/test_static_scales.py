@@ -217,3 +217,16 @@ def test_the_backend_knows_every_mode_the_exporters_write() -> None:
 
     assert row_scales.METADATA_KEY == ACTIVATION_SCALES_KEY
     assert set(ACTIVATION_SCALES) == {row_scales.PER_ROW, static_scales.STATIC}
+
+
+def test_calibration_windows_are_the_components(graphs: Path) -> None:
+    # A checkpoint that records no window runs in 512-piece windows in the component; the
+    # calibration cut it into 256-piece ones (its own fallback), so the ranges were measured on
+    # other inputs than the ones the file then quantises.
+    from spacy_nerzoo.api import load
+
+    nlp = load(str(graphs / "model"), backend="onnx")
+    window = nlp.pipeline[-1][1].max_length
+    assert window == 512
+    (batch,) = static_scales.corpus_batches(graphs / "model", [["the"] * 400])
+    assert batch["input_ids"].shape == (1, 402)  # one window: 400 pieces and the specials
