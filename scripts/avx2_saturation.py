@@ -246,23 +246,18 @@ def run_variant(
 ) -> tuple[list[set[Any]], float, float]:
     """Entities per Doc and F1 (conlleval, ``scheme`` tags) with the pipeline's network
     swapped for ``path``."""
-    from int8_options import _runtime  # type: ignore[import-not-found]
+    from int8_options import network  # type: ignore[import-not-found]
 
     from spacy_nerzoo.backends.onnx_backend import OnnxBackend
     from spacy_nerzoo.evaluation.report import evaluate_docs, fresh_doc
 
-    runtime = _runtime(nlp)
-    original = runtime.backend
     backend = OnnxBackend(path, precision="int8")
     if one_window:
         backend.session = _session(path)
-    runtime.backend = WindowByWindow(backend) if one_window else backend
     start = time.perf_counter()
-    try:
+    with network(nlp, WindowByWindow(backend) if one_window else backend):
         pred = list(nlp.pipe((fresh_doc(d, nlp.vocab) for d in gold_docs), batch_size=32))
         report = evaluate_docs(gold_docs, iter(pred), scheme=scheme)  # type: ignore[arg-type]
-    finally:
-        runtime.backend = original
     ents = [{(e.start, e.end, e.label_) for e in d.ents} for d in pred]
     return ents, 100 * float(report.to_dict()["phrase"]["f1"]), time.perf_counter() - start
 
@@ -348,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import onnx
-    from int8_options import _runtime, record_batches  # type: ignore[import-not-found]
+    from int8_options import (  # type: ignore[import-not-found]
+        _runtime,
+        agreement_f1,
+        record_batches,
+    )
     from spacy.tokens import DocBin
 
     from spacy_nerzoo.api import load
@@ -414,11 +413,10 @@ def main(argv: list[str] | None = None) -> int:
             ents, score, seconds = run_variant(nlp, path, gold_docs, emulate, scheme)
             if reference is None:
                 reference = ents
-            both = sum(len(a & b) for a, b in zip(reference, ents, strict=True))
-            size = sum(len(a) + len(b) for a, b in zip(reference, ents, strict=True))
+            agreement = agreement_f1(reference, ents)
             differing = sum(a != b for a, b in zip(reference, ents, strict=True))
             row = (
-                f"| {name} | {score:.2f} | {100 * 2 * both / max(size, 1):.2f} | {differing} | "
+                f"| {name} | {score:.2f} | {agreement:.2f} | {differing} | "
                 f"{sum(len(e) for e in ents):,} | {seconds:.0f} |"
             )
             lines.append(row)

@@ -29,6 +29,7 @@ by ``python -m spacy_nerzoo.data.converters``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,6 +290,18 @@ def _runtime(nlp: Any) -> Any:
     return next(p for _, p in nlp.pipeline if hasattr(p, "runtime")).runtime
 
 
+@contextlib.contextmanager
+def network(nlp: Any, backend: Any) -> Iterator[None]:
+    """The pipeline runs ``backend`` as its network inside the block."""
+    runtime = _runtime(nlp)
+    original = runtime.backend
+    runtime.backend = backend
+    try:
+        yield
+    finally:
+        runtime.backend = original
+
+
 @dataclass
 class Timing:
     threads: int
@@ -329,15 +342,10 @@ def f1(nlp: Any, variant: Variant, gold: Path) -> float:
     from spacy_nerzoo.backends.onnx_backend import OnnxBackend
     from spacy_nerzoo.evaluation.report import evaluate_docs, fresh_doc
 
-    runtime = _runtime(nlp)
-    original = runtime.backend
-    runtime.backend = OnnxBackend(variant.path, precision="int8")
-    try:
+    with network(nlp, OnnxBackend(variant.path, precision="int8")):
         gold_docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
         pred = nlp.pipe((fresh_doc(d, nlp.vocab) for d in gold_docs), batch_size=32)
         report = evaluate_docs(gold_docs, pred, scheme="iob")
-    finally:
-        runtime.backend = original
     return 100 * float(report.to_dict()["phrase"]["f1"])
 
 
@@ -399,14 +407,9 @@ def entities(nlp: Any, path: Path, texts: list[list[str]]) -> list[set[tuple[int
 
     from spacy_nerzoo.backends.onnx_backend import OnnxBackend
 
-    runtime = _runtime(nlp)
-    original = runtime.backend
-    runtime.backend = OnnxBackend(path, precision="int8")
-    try:
+    with network(nlp, OnnxBackend(path, precision="int8")):
         docs = nlp.pipe((Doc(nlp.vocab, words=w) for w in texts), batch_size=64)
         return [{(e.start, e.end, e.label_) for e in doc.ents} for doc in docs]
-    finally:
-        runtime.backend = original
 
 
 def agreement_f1(reference: list[set[Any]], other: list[set[Any]]) -> float:

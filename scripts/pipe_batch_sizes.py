@@ -11,9 +11,7 @@ CoNLL-2003 test documents as ``benchmark.py builtin`` feeds them, median of ``--
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         document_texts,
         spacy_peer,
     )
+    from threads_vs_processes import median_pass  # type: ignore[import-not-found]
 
     from spacy_nerzoo.api import load
 
@@ -50,21 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {cpu_class(cpu_flags()[1])}; {texts.description}"
     )
-    print(
-        "\n| pipeline | nlp.pipe batch_size | words/s (wall) | words / CPU-s |\n|---|---:|---:|---:|"
-    )
+    print("\n| pipeline | nlp.pipe batch_size | words/s (wall) | words / CPU-s |")
+    print("|---|---:|---:|---:|")
     for name, nlp in pipelines.items():
-        for _ in nlp.pipe(texts.texts[:20]):  # warm-up
-            pass
         for size in sizes:
-            runs = []
-            for _ in range(args.repeats):
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in nlp.pipe(texts.texts, batch_size=size):
-                    pass
-                runs.append((time.perf_counter() - wall, time.process_time() - cpu))
-            wall = statistics.median(r[0] for r in runs)
-            cpu = statistics.median(r[1] for r in runs)
+            wall, cpu = median_pass(nlp, texts.texts, args.repeats, batch_size=size)
             row = f"| {name} | {size} | {texts.words / wall:,.0f} | {texts.words / cpu:,.0f} |"
             print(row, flush=True)
     return 0

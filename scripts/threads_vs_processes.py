@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,6 +29,20 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
+def median_pass(nlp: Any, texts: list[str], repeats: int, **pipe: Any) -> tuple[float, float]:
+    """Median wall and CPU seconds (workers included) of ``repeats`` passes of
+    ``nlp.pipe(texts, **pipe)``, after an untimed warm-up on the first 20 texts."""
+    for _ in nlp.pipe(texts[:20], **pipe):
+        pass
+    runs = []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        for _ in nlp.pipe(texts, **pipe):
+            pass
+        runs.append((time.perf_counter() - wall, cpu_seconds() - cpu))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,17 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         runtime = _runtime(nlp)
         if one_thread:
             runtime.backend = OnnxBackend(runtime.backend.path, precision="int8", num_threads=1)
-        for _ in nlp.pipe(texts.texts[:20]):  # warm-up
-            pass
-        runs = []
-        for _ in range(args.repeats):
-            wall, cpu = time.perf_counter(), cpu_seconds()
-            size = worker_batch_size(len(texts.texts), n_process)
-            for _ in nlp.pipe(texts.texts, n_process=n_process, batch_size=size):
-                pass
-            runs.append((time.perf_counter() - wall, cpu_seconds() - cpu))
-        wall = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
+        size = worker_batch_size(len(texts.texts), n_process)
+        pipe = {"n_process": n_process, "batch_size": size} if n_process > 1 else {}
+        wall, cpu = median_pass(nlp, texts.texts, args.repeats, **pipe)
         print(f"| {label} | {texts.words / wall:,.0f} | {texts.words / cpu:,.0f} |", flush=True)
     return 0
 
